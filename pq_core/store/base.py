@@ -166,6 +166,9 @@ class Store(Protocol):
     def history(self, job_id: int) -> list[EventRow]:
         """The events that touched one job, oldest first."""
 
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Reads made inside see one consistent state of the store."""
+
     def counts(self) -> dict[tuple[str, str], int]:
         """(queue, status) → number of jobs, without scanning the jobs."""
 

@@ -610,11 +610,6 @@ class SQLiteStore:
         with self._guard() as conn:
             return conn.execute(f"SELECT {_COLS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
 
-    def claimed_at(self, job_id: int) -> float | None:
-        with self._guard() as conn:
-            row = conn.execute("SELECT claimed_at FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else row[0]
-
     # -- workers -----------------------------------------------------------------------------
 
     def register(self, worker: WorkerRow) -> None:
