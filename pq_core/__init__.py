@@ -42,6 +42,7 @@ __all__ = [
     "NotAStore",
     "PayloadError",
     "PayloadTooLarge",
+    "PostgresPersistentQueue",
     "Queue",
     "QueueError",
     "QueueStats",
@@ -89,14 +90,38 @@ class SQLitePersistentQueue(Queue):
         super().__init__(store, queue, **options)
 
 
+class PostgresPersistentQueue(Queue):
+    """A queue in a PostgreSQL database (`postgresql://user@host/db`); needs `pq[postgres]`.
+
+    Same options and semantics as SQLitePersistentQueue; durability follows the server's
+    own settings (synchronous_commit)."""
+
+    def __init__(
+        self,
+        url: str,
+        queue: str = "default",
+        *,
+        durability: str = "full",
+        busy_timeout: float = 30.0,
+        read_only: bool = False,
+        **options: Any,
+    ) -> None:
+        from pq_core.model import parse_duration
+        from pq_core.store.postgres import PostgresStore
+
+        if durability not in ("full", "normal"):
+            raise InvalidValue(f"durability must be 'full' or 'normal', not {durability!r}")
+        timeout = parse_duration(busy_timeout, "busy_timeout")
+        super().__init__(
+            PostgresStore(url, busy_timeout=timeout, read_only=read_only), queue, **options
+        )
+
+
 def open(target: str | os.PathLike[str], **options: Any) -> Queue:  # noqa: A001 - the API's name
     """Open a queue: a path means a SQLite store, a postgresql:// URL a PostgreSQL one."""
     text = os.fspath(target)
     if isinstance(text, str) and text.startswith(("postgresql://", "postgres://")):
-        raise StoreError(
-            f"{_redact(text)}: the PostgreSQL backend is not part of this version yet; "
-            "use a SQLite path"
-        )
+        return PostgresPersistentQueue(text, **options)
     return SQLitePersistentQueue(text, **options)
 
 
@@ -110,12 +135,3 @@ def persistentQ(config: dict[str, Any]) -> Queue:  # noqa: N802 - the design not
     if kind not in ("sqlite", "postgres", "postgresql"):
         raise InvalidValue(f"unknown store type {kind!r}: use 'sqlite' or 'postgresql'")
     return open(name, **options)
-
-
-def _redact(url: str) -> str:
-    """A URL without its password, for messages."""
-    head, sep, tail = url.partition("@")
-    if not sep or ":" not in head.split("//", 1)[-1]:
-        return url
-    scheme, _, cred = head.partition("//")
-    return f"{scheme}//{cred.split(':', 1)[0]}:***@{tail}"

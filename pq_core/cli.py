@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def command(name: str, run: Any, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
-        p.add_argument("db", metavar="DB", help="the store: a SQLite file path")
+        p.add_argument("db", metavar="DB", help="the store: a SQLite file or a postgresql:// URL")
         p.add_argument("--queue", "-q", default="default", help="named queue (default: default)")
         p.add_argument(
             "--durability", choices=("full", "normal"), default="full", help=argparse.SUPPRESS
@@ -134,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _open(args: argparse.Namespace, read_only: bool = False) -> pq_core.Queue:
-    if read_only and not os.path.exists(args.db):
+    is_url = args.db.startswith(("postgresql://", "postgres://"))
+    if read_only and not is_url and not os.path.exists(args.db):
         raise pq_core.StoreNotFound(f"{os.path.abspath(args.db)}: no such store")
     return pq_core.open(args.db, queue=args.queue, durability=args.durability, read_only=read_only)
 

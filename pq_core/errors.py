@@ -77,3 +77,20 @@ def from_sqlite(exc: sqlite3.Error, path: str) -> QueueError:
     if "unable to open" in lowered:
         return StoreError(f"{path}: cannot open the store ({text})")
     return StoreError(f"{path}: {text}")
+
+
+def from_postgres(exc: Exception, location: str) -> QueueError:
+    """The QueueError that tells a user what a psycopg error means for their store."""
+    state = getattr(exc, "sqlstate", None) or ""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if state == "3D000":
+        return StoreNotFound(f"{location}: no such database ({text})")
+    if state in ("55P03", "40P01", "57014"):
+        return StoreLocked(f"{location}: store is locked by another session past the timeout")
+    if state == "53100":
+        return DiskFull(f"{location}: the database server's disk is full; nothing was written")
+    if state in ("25006", "42501"):
+        return StoreReadOnly(f"{location}: store is read-only here ({text})")
+    if state.startswith("08") or not state:
+        return StoreError(f"{location}: cannot reach the database ({text})")
+    return StoreError(f"{location}: {text}")
