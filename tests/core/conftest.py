@@ -1,0 +1,93 @@
+"""Fixtures for the queue-semantics tests: a fake clock and a `queue` on every backend.
+
+Queue semantics are written once and run against each Store, so a second backend cannot drift.
+Adding a backend is one entry in TARGETS. Tests refer to `q.name` rather than a literal queue
+name, because a shared server gives each test queue names of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import pq_core
+
+START = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+
+
+class FakeClock:
+    """Seconds since the epoch that only move when a test says so."""
+
+    def __init__(self, start: float = START) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _sqlite_target(tmp_path: Path) -> tuple[str, str]:
+    return str(tmp_path / "jobs.sqlite"), ""
+
+
+def _postgres_target(tmp_path: Path) -> tuple[str, str]:
+    url = os.environ.get("PQ_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("PQ_TEST_POSTGRES_URL is not set: the PostgreSQL backend needs a real server")
+    # One server serves every test: each test's queues get names no other test uses.
+    return url, f"t{uuid.uuid4().hex[:12]}-"
+
+
+# backend name → (store target, prefix for queue names) for one test
+TARGETS: dict[str, Callable[[Path], tuple[str, str]]] = {
+    "sqlite": _sqlite_target,
+    "postgres": _postgres_target,
+}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=list(TARGETS))
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    return TARGETS[request.param](tmp_path)
+
+
+OpenQueue = Callable[..., pq_core.Queue]
+
+
+@pytest.fixture
+def open_queue(backend: tuple[str, str], clock: FakeClock) -> Iterator[OpenQueue]:
+    """Open a named queue of this test's store, on the fake clock."""
+    target, prefix = backend
+    opened: list[pq_core.Queue] = []
+
+    def _open(name: str = "default", **options: object) -> pq_core.Queue:
+        options.setdefault("clock", clock)
+        q = pq_core.open(target, queue=prefix + name, **options)
+        opened.append(q)
+        return q
+
+    yield _open
+    for q in opened:
+        q.close()
+
+
+@pytest.fixture
+def queue(open_queue: OpenQueue) -> pq_core.Queue:
+    """The default queue of a fresh store on every backend."""
+    return open_queue()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    """A path for a SQLite store (for tests of SQLite itself: files, processes, errors)."""
+    return str(tmp_path / "jobs.sqlite")
