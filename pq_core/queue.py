@@ -69,6 +69,9 @@ class Queue:
         self.max_payload_bytes = positive_int(max_payload_bytes, "max_payload_bytes")
         self.clock = clock
         self._stop = threading.Event()
+        # Claims handed out by claim()/consume() and not yet left, and those of them the
+        # caller settled itself; kept only while open, so a long-lived consumer stays small.
+        self._open: set[tuple[int, str]] = set()
         self._settled: set[tuple[int, str]] = set()
         self._registered_pid = 0
         self._last_beat = 0.0
@@ -196,7 +199,7 @@ class Queue:
         rows = self.store.claim(
             self.name, limit, now, now + lease, identity.worker_id(), token, ack
         )
-        return [self._item(r) for r in rows]
+        return [self._item(r, claimed=True) for r in rows]
 
     def _register(self) -> None:
         pid = identity.os.getpid()
@@ -212,6 +215,7 @@ class Queue:
         )  # fmt: skip
         self._registered_pid = pid
         self._last_beat = now
+        self._open.clear()
         self._settled.clear()
 
     def _beat(self) -> None:
@@ -235,7 +239,7 @@ class Queue:
     def _settle_outcomes(self, items: Sequence[Item], outcomes: Sequence[str]) -> None:
         lost, missing = [], []
         for item, outcome in zip(items, outcomes, strict=True):
-            self._settled.add(_claim_of(item))
+            self._note_settled(_claim_of(item))
             if outcome == "lost":
                 lost.append(item.id)
             elif outcome == "missing":
@@ -266,7 +270,7 @@ class Queue:
                 kind = "dead" if status == Status.DEAD else "failed"
                 detail = f"attempt {item.attempts}/{item.max_attempts}: {text or 'failed'}"
                 self.store.record(now, self.name, kind, identity.worker_id(), detail, [item.id])
-        self._settled.add(claim)
+        self._note_settled(claim)
         if outcome == "lost":
             raise LeaseLost(
                 f"job {item.id}: the lease ran out and another consumer holds it now; "
@@ -275,6 +279,10 @@ class Queue:
         if outcome == "missing":
             raise ItemNotFound(f"job {item.id} no longer exists in {self.store.location}")
         return status if outcome == "done" else Status.parse(self.store.row(item.id)[4])
+
+    def _note_settled(self, claim: tuple[int, str]) -> None:
+        if claim in self._open:
+            self._settled.add(claim)
 
     def heartbeat(self, item: Item, *, lease: Duration | None = None) -> Item:
         """Extend a held claim's lease (by the lease it was claimed with, or `lease`).
@@ -302,15 +310,20 @@ class Queue:
         if item is None:
             yield None
             return
+        claim = _claim_of(item)
+        self._open.add(claim)
         try:
-            yield item
-        except BaseException as exc:
-            if _claim_of(item) not in self._settled:
-                self.fail(item, error=f"{type(exc).__name__}: {exc}")
-            raise
-        if _claim_of(item) not in self._settled:
-            self.done(item)
-        self._settled.discard(_claim_of(item))
+            try:
+                yield item
+            except BaseException as exc:
+                if claim not in self._settled:
+                    self.fail(item, error=f"{type(exc).__name__}: {exc}")
+                raise
+            if claim not in self._settled:
+                self.done(item)
+        finally:
+            self._open.discard(claim)
+            self._settled.discard(claim)
 
     def consume(
         self, *, lease: Duration | None = None, timeout: Duration | None = None
@@ -340,15 +353,18 @@ class Queue:
                 continue
             item = claimed[0]
             claim = _claim_of(item)
+            self._open.add(claim)
             try:
                 yield item
             except GeneratorExit:
                 if claim not in self._settled:
                     self.store.release(claim[0], claim[1], self.clock())
                 raise
-            if claim in self._settled:
+            finally:
+                self._open.discard(claim)
+                settled = claim in self._settled
                 self._settled.discard(claim)
-            else:
+            if not settled:
                 ack = [claim]
             pause = 0.005
             idle_since = time.monotonic()
@@ -547,7 +563,9 @@ class Queue:
     # -- rows to items -----------------------------------------------------------------------
 
     @staticmethod
-    def _item(row: Row) -> Item:
+    def _item(row: Row, *, claimed: bool = False) -> Item:
+        """An Item from a row. Only a claim's own Item carries the token: a job read by an
+        operator or a listing must not be able to settle the claim another consumer holds."""
         (job_id, queue, payload, encoding, status, priority, attempts, max_attempts,
          created, updated, available, lease, worker, error, dedup, token) = row  # fmt: skip
         if encoding == "json":
@@ -557,7 +575,7 @@ class Queue:
         return Item(
             job_id, queue, payload, Status(status), priority, attempts, max_attempts,
             to_datetime(created), to_datetime(updated), to_datetime(available),
-            to_datetime(lease), worker, error, dedup, token,
+            to_datetime(lease), worker, error, dedup, token if claimed else None,
         )  # fmt: skip
 
 
