@@ -457,10 +457,14 @@ class Queue:
         wanted = _id_list(ids)
         now = self.clock()
         with self.store.transaction():
-            removed = self.store.delete(wanted)
-            if removed:
-                detail = f"deleted {len(removed)} job(s): {_ids(removed)}"
-                self.store.record(now, self.name, "delete", actor or identity.user(), detail, [])
+            present = [i for i in dict.fromkeys(wanted) if self.store.row(i) is not None]
+            if not present:
+                return 0
+            # Recorded first, so the event lists the jobs; deleting them then drops only
+            # their links to it (a deleted job has no history to show).
+            detail = f"deleted {len(present)} job(s): {_ids(present)}"
+            self.store.record(now, self.name, "delete", actor or identity.user(), detail, present)
+            removed = self.store.delete(present)
         return len(removed)
 
     def purge(

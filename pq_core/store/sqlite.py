@@ -482,7 +482,7 @@ class SQLiteStore:
         return removed
 
     def purge(self, queue: str | None, status: str, before: float, dry_run: bool) -> int:
-        where = "status = ? AND updated_at < ?" + ("" if queue is None else " AND queue = ?")
+        where = "status = ? AND updated_at <= ?" + ("" if queue is None else " AND queue = ?")
         args = (status, before) if queue is None else (status, before, queue)
         if dry_run:
             with self._guard() as conn:
@@ -491,14 +491,26 @@ class SQLiteStore:
             return conn.execute(f"DELETE FROM jobs WHERE {where}", args).rowcount
 
     def set_status(self, job_id: int, status: str, now: float) -> bool:
+        # A job forced into progress is held by no claim: its lease ends now, so the manager's
+        # next sweep puts it back instead of it waiting forever. One already in progress keeps
+        # its claim.
+        sql = (
+            "UPDATE jobs SET status = ?, updated_at = ?, available_at = ?,"
+            " lease_expires_at = CASE WHEN ? <> 'in_progress' THEN NULL"
+            "   WHEN status = 'in_progress' THEN lease_expires_at ELSE ? END,"
+            " claimed_at = CASE WHEN ? = 'in_progress' AND status <> 'in_progress' THEN ?"
+            "   ELSE claimed_at END,"
+            " token = CASE WHEN ? = 'in_progress' THEN token END"
+            " WHERE id = ?"
+        )
+        args = (status, now, now, status, now, status, now, status, job_id)
         with self.transaction(), self._guard() as conn:
-            cur = conn.execute(
-                "UPDATE jobs SET status = ?, updated_at = ?, available_at = ?,"
-                " lease_expires_at = CASE WHEN ? = 'in_progress' THEN lease_expires_at END,"
-                " token = CASE WHEN ? = 'in_progress' THEN token END"
-                " WHERE id = ?",
-                (status, now, now, status, status, job_id),
-            )
+            try:
+                cur = conn.execute(sql, args)
+            except sqlite3.IntegrityError:
+                # Its dedup_key went to a newer live job meanwhile; that job keeps the key.
+                conn.execute("UPDATE jobs SET dedup_key = NULL WHERE id = ?", (job_id,))
+                cur = conn.execute(sql, args)
             return cur.rowcount == 1
 
     # -- events ------------------------------------------------------------------------------
