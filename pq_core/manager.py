@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pq_core import identity
+from pq_core.errors import InvalidValue
 from pq_core.model import Duration, Status, SweepReport, parse_duration, positive_int
 from pq_core.queue import Queue
 from pq_core.store.base import Held, WorkerRow
@@ -52,7 +53,7 @@ class Manager:
         )
         self.interval = parse_duration(interval, "interval")
         if self.interval <= 0:
-            raise ValueError(f"interval must be more than 0 seconds, not {interval!r}")
+            raise InvalidValue(f"interval must be more than 0 seconds, not {interval!r}")
         self.clock = clock or queue.clock
         self.actor = f"manager {identity.short(identity.worker_id())}"
         self._stop = threading.Event()

@@ -179,8 +179,7 @@ class SQLiteStore:
 
     def _connect(self) -> sqlite3.Connection:
         if self.read_only:
-            uri = "file:" + urllib.parse.quote(self.location) + "?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None)
+            conn = self._connect_read_only()
         else:
             conn = sqlite3.connect(self.location, timeout=self.busy_timeout, isolation_level=None)
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
@@ -188,6 +187,27 @@ class SQLiteStore:
         conn.execute("PRAGMA cache_size = -16000")
         conn.execute("PRAGMA journal_size_limit = 67108864")
         return conn
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        uri = "file:" + urllib.parse.quote(self.location) + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None)
+        try:
+            conn.execute("PRAGMA user_version").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            unreadable = exc.sqlite_errorname not in (
+                "SQLITE_READONLY_DIRECTORY",
+                "SQLITE_CANTOPEN",
+            )
+            if unreadable or os.path.exists(self.location + "-wal"):
+                raise
+        conn.close()
+        # A reader of a WAL store needs its shared-memory file, which cannot be made in a folder
+        # we may not write. With no log beside it, the file alone is the whole store: read it
+        # as it is (SQLite's documented way to open such a store read-only).
+        return sqlite3.connect(
+            uri + "&immutable=1", uri=True, timeout=self.busy_timeout, isolation_level=None
+        )
 
     @property
     def _conn(self) -> sqlite3.Connection:

@@ -8,6 +8,7 @@ name, because a shared server gives each test queue names of its own.
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import pq_core
+from pq_core.store.sqlite import SQLiteStore
 
 START = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 
@@ -91,3 +93,16 @@ def queue(open_queue: OpenQueue) -> pq_core.Queue:
 def db(tmp_path: Path) -> str:
     """A path for a SQLite store (for tests of SQLite itself: files, processes, errors)."""
     return str(tmp_path / "jobs.sqlite")
+
+
+class TracedStore(SQLiteStore):
+    """A SQLite store that notes every statement it runs, to check what a call costs."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.statements: list[str] = []
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = super()._connect()
+        conn.set_trace_callback(self.statements.append)
+        return conn

@@ -15,7 +15,7 @@ import pytest
 import pq_core
 from pq_core import Status
 
-from .conftest import FakeClock, OpenQueue
+from .conftest import FakeClock, OpenQueue, TracedStore
 
 
 def claim_one(q: pq_core.Queue, **options: object) -> pq_core.Item:
@@ -352,17 +352,9 @@ def test_consume_yields_every_job_and_marks_each_done(queue: pq_core.Queue) -> N
 
 def test_consume_acks_the_previous_job_and_claims_the_next_in_one_commit(db: str) -> None:
     """A busy consumer pays one write transaction per job."""
-    from pq_core.store.sqlite import SQLiteStore
-
-    statements: list[str] = []
-
-    class TracedStore(SQLiteStore):
-        def _connect(self):  # type: ignore[no-untyped-def]
-            conn = super()._connect()
-            conn.set_trace_callback(statements.append)
-            return conn
-
-    q = pq_core.Queue(TracedStore(db))
+    store = TracedStore(db)
+    statements = store.statements
+    q = pq_core.Queue(store)
     q.put_many(range(20))
     q.get_many(1)  # registers this consumer; not what is measured
     statements.clear()

@@ -9,7 +9,7 @@ import pytest
 import pq_core
 from pq_core import Status, identity
 
-from .conftest import FakeClock, OpenQueue
+from .conftest import FakeClock, OpenQueue, TracedStore
 
 
 def one_of_each(q: pq_core.Queue, clock: FakeClock) -> dict[Status, int]:
@@ -86,17 +86,9 @@ def test_stats_gives_jobs_done_per_minute_for_the_last_half_hour(
 
 
 def test_stats_reads_counters_and_indexes_without_scanning_the_jobs(db: str) -> None:
-    from pq_core.store.sqlite import SQLiteStore
-
-    statements: list[str] = []
-
-    class TracedStore(SQLiteStore):
-        def _connect(self):  # type: ignore[no-untyped-def]
-            conn = super()._connect()
-            conn.set_trace_callback(statements.append)
-            return conn
-
-    q = pq_core.Queue(TracedStore(db))
+    store = TracedStore(db)
+    statements = store.statements
+    q = pq_core.Queue(store)
     q.put_many(range(100))
     q.done_many(q.get_many(50))
     statements.clear()
