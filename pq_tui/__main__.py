@@ -1,0 +1,99 @@
+"""`pq-tui DB [--queue NAME] [--read-only] [--refresh SECONDS]` and `pq-tui --demo`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import pq_core
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="pq-tui",
+        description="Watch and repair a pq job store from the terminal.",
+    )
+    parser.add_argument("store", nargs="?", help="the store's SQLite file")
+    parser.add_argument("--queue", help="show only this named queue (default: every queue)")
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="open the store read-only: no requeue, delete or purge",
+    )
+    parser.add_argument(
+        "--refresh",
+        type=_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between refreshes (default 1)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="open a throwaway demo store with simulated producers, consumers and a manager",
+    )
+    args = parser.parse_args(argv)
+    if args.demo and args.store:
+        parser.error("--demo takes no store: it makes its own")
+    if not args.demo and not args.store:
+        parser.error("give a store file, or --demo")
+    return args
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text.rstrip("s"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.05 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: use between 0.05 and 3600 seconds")
+    return value
+
+
+def open_store(path: str, queue: str | None, read_only: bool) -> pq_core.Queue:
+    """Open an existing store, or raise QueueError. The dashboard never creates one."""
+    if not os.path.exists(path):
+        raise pq_core.StoreNotFound(f"{path}: no such store")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise pq_core.NotAStore(f"{path}: empty file, not a pq store")
+    q = pq_core.open(path, queue=queue or "default", read_only=read_only, busy_timeout=2.0)
+    try:
+        q.stats()  # reads the schema and counters now, so a bad store fails before any screen
+    except BaseException:
+        q.close()
+        raise
+    return q
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.demo:
+        from pq_tui.demo import run_demo
+
+        return run_demo(refresh_every=args.refresh)
+    try:
+        q = open_store(args.store, args.queue, args.read_only)
+    except pq_core.QueueError as exc:
+        print(f"pq-tui: {exc}", file=sys.stderr)
+        return 2
+    from pq_tui.app import PqApp
+
+    app = PqApp(
+        q,
+        time.time,
+        scope=args.queue,
+        source=args.store,
+        read_only=args.read_only,
+        refresh_every=args.refresh,
+    )
+    try:
+        app.run()
+    finally:
+        q.close()
+    return app.return_code or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

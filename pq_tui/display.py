@@ -1,0 +1,152 @@
+"""How queue values are shown: payloads and errors as inert text, ages and durations as words.
+
+Everything a producer or a consumer wrote (payloads, errors, worker ids, queue names) reaches the
+screen through `inert`, which returns a rich Text built from plain strings: markup is never
+parsed, and control characters (ANSI and OSC sequences, bidi overrides, NUL …) are replaced by
+visible, highlighted escapes such as `\\x1b`, so nothing a job carries can restyle or drive the
+terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+
+from pq_core import Status
+
+ESCAPE_STYLE = "reverse"  # an escape must not be mistaken for the same characters typed literally
+
+STATUS_STYLE: dict[Status, str] = {
+    Status.READY: "bold cyan",
+    Status.IN_PROGRESS: "bold yellow",
+    Status.DONE: "green",
+    Status.DEAD: "bold red",
+}
+
+STATUS_LABEL: dict[Status, str] = {
+    Status.READY: "ready",
+    Status.IN_PROGRESS: "in progress",
+    Status.DONE: "done",
+    Status.DEAD: "dead",
+}
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_char(ch: str) -> str:
+    """The repr-style escape of one character: \\x1b, \\u202e, \\U000e0001."""
+    if ch in _NAMED:
+        return _NAMED[ch]
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def inert(value: str, *, multiline: bool = False, limit: int | None = None) -> Text:
+    """`value` as Text that shows every character and interprets none.
+
+    With `multiline`, newlines (and tabs) stay layout; otherwise they are escaped too, so a
+    value fits one table cell. With `limit`, only the first `limit` characters are kept and an
+    ellipsis marks the cut."""
+    cut = limit is not None and len(value) > limit
+    if cut:
+        value = value[:limit]
+    text = Text(no_wrap=not multiline, end="")
+    lines = value.split("\n") if multiline else [value]
+    for number, line in enumerate(lines):
+        if number:
+            text.append("\n")
+        if line.isprintable():  # the common case, checked in C
+            text.append(line)
+            continue
+        plain_from = 0
+        for index, ch in enumerate(line):
+            if ch.isprintable() or (multiline and ch == "\t"):
+                continue
+            if plain_from < index:
+                text.append(line[plain_from:index])
+            text.append(escape_char(ch), style=ESCAPE_STYLE)
+            plain_from = index + 1
+        if plain_from < len(line):
+            text.append(line[plain_from:])
+    if cut:
+        text.append("…", style="dim")
+    return text
+
+
+def payload_text(payload: Any, *, pretty: bool = False) -> str:
+    """A payload as the string to show: str as is, bytes decoded with \\x escapes for what is
+    not UTF-8, anything else as JSON (indented when `pretty`)."""
+    if isinstance(payload, str):
+        return payload
+    if isinstance(payload, bytes):
+        return payload.decode("utf-8", "backslashreplace")
+    if pretty:
+        return json.dumps(payload, ensure_ascii=False, indent=2)
+    return json.dumps(payload, ensure_ascii=False, separators=(", ", ": "))
+
+
+def payload_kind(payload: Any) -> str:
+    if isinstance(payload, str):
+        return "text"
+    if isinstance(payload, bytes):
+        return "bytes"
+    return "JSON"
+
+
+def span(seconds: float) -> str:
+    """A duration in the largest units that matter: 42s, 3m05s, 2h10m, 4d03h."""
+    seconds = max(int(seconds), 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def ago(moment: datetime | float | None, now: float) -> str:
+    """How long before `now` (epoch seconds) `moment` was: "3m05s ago", "just now"."""
+    if moment is None:
+        return "never"
+    seconds = now - (moment if isinstance(moment, float | int) else moment.timestamp())
+    if seconds < 1:
+        return "just now"
+    return f"{span(seconds)} ago"
+
+
+def utc(moment: datetime) -> str:
+    """A moment as a sortable UTC time, for history and detail views."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: tuple[int, ...] | list[int]) -> str:
+    """One character per value, scaled to the largest; zero is the lowest bar."""
+    if not values:
+        return ""
+    top = max(values)
+    if top <= 0:
+        return _BARS[0] * len(values)
+    steps = len(_BARS) - 1
+    return "".join(_BARS[0 if v <= 0 else max(1, round(v / top * steps))] for v in values)
+
+
+def count(n: int) -> str:
+    return f"{n:,}"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"

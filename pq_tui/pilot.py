@@ -1,0 +1,45 @@
+"""Driving the dashboard headless (tests, screenshots, the benchmark): wait for the store.
+
+The App answers keys at once but reads and writes the store on its own thread, so a headless
+driver that presses a key and looks at the screen must first let that thread catch up.
+`settle` returns once every store request has been served and every answer has been handled,
+with no sleeping on a guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from textual.pilot import Pilot
+
+from pq_tui.app import PqApp
+
+
+class StoreTimeout(AssertionError):
+    """The store thread did not catch up in time."""
+
+
+async def settle(pilot: Pilot, timeout: float = 10.0) -> None:
+    """Wait until the app's store thread is idle and its answers have been applied."""
+    app = pilot.app
+    assert isinstance(app, PqApp)
+    deadline = time.monotonic() + timeout
+    while True:
+        await pilot.pause()
+        if app.store_idle:
+            submitted = app.submitted
+            await pilot.pause()  # handle the answers, which may ask for more
+            if app.store_idle and app.submitted == submitted:
+                await pilot.pause()
+                return
+        if time.monotonic() > deadline:
+            raise StoreTimeout(f"store thread still busy after {timeout}s")
+        await asyncio.sleep(0.002)
+
+
+async def press(pilot: Pilot, *keys: str) -> None:
+    """Press keys one at a time, letting the store answer after each."""
+    for key in keys:
+        await pilot.press(key)
+        await settle(pilot)

@@ -1,0 +1,125 @@
+"""The purge dialog: which status, how old, and how many jobs that is, before anything goes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+
+from pq_core import Status
+from pq_tui.display import plural
+
+PURGEABLE = (Status.DONE, Status.DEAD)  # purging ready or running jobs would lose work
+DEFAULT_AGE = "7d"
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeChoice:
+    status: Status
+    older_than: str
+    count: int
+
+
+class PurgeScreen(ModalScreen[PurgeChoice | None]):
+    """Choose a status and an age; the dialog shows how many jobs a purge would remove (a dry
+    run) and returns the choice. The caller then asks for confirmation and purges."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "choose", "Purge…", priority=True),
+    ]
+
+    class Counted(Message):
+        """The dry run's answer for (status, older_than): a count, or why there is none."""
+
+        def __init__(self, status: Status, older_than: str, count: int | None, error: str = ""):
+            super().__init__()
+            self.status = status
+            self.older_than = older_than
+            self.count = count
+            self.error = error
+
+    def __init__(self, scope_label: str, count: Callable[[PurgeScreen, Status, str], None]):
+        super().__init__(classes="dialog-screen")
+        self.scope_label = scope_label
+        self._ask_count = count
+        self._counted: PurgeChoice | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="purge", classes="dialog") as box:
+            box.border_title = "purge"
+            box.border_subtitle = "enter continues · esc cancels"
+            yield Label("Remove jobs whose status is")
+            with RadioSet(id="purge-status"):
+                for index, status in enumerate(PURGEABLE):
+                    yield RadioButton(status.value, value=index == 0, name=status.value)
+            yield Label("and that last changed longer ago than (90s, 30m, 12h, 7d)")
+            yield Input(DEFAULT_AGE, id="purge-age")
+            yield Static(Text("counting…", style="dim"), id="purge-count")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel  esc", id="cancel")
+                yield Button("Purge…  enter", id="purge-button", variant="error", disabled=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#purge-age", Input).focus()
+        self._recount()
+
+    @property
+    def status(self) -> Status:
+        pressed = self.query_one("#purge-status", RadioSet).pressed_button
+        return Status(pressed.name) if pressed is not None and pressed.name else PURGEABLE[0]
+
+    @property
+    def older_than(self) -> str:
+        return self.query_one("#purge-age", Input).value.strip()
+
+    @on(RadioSet.Changed)
+    @on(Input.Changed)
+    def _recount(self) -> None:
+        self._counted = None
+        self.query_one("#purge-button", Button).disabled = True
+        self.query_one("#purge-count", Static).update(Text("counting…", style="dim"))
+        self._ask_count(self, self.status, self.older_than)
+
+    def on_purge_screen_counted(self, message: Counted) -> None:
+        if (message.status, message.older_than) != (self.status, self.older_than):
+            return  # an answer to an earlier choice
+        line = self.query_one("#purge-count", Static)
+        button = self.query_one("#purge-button", Button)
+        if message.count is None:
+            line.update(Text(message.error, style="bold red"))
+            return
+        n = message.count
+        jobs = plural(n, f"{message.status.value} job")
+        age = message.older_than or "0s"
+        if n:
+            line.update(
+                Text.assemble(
+                    ("Will remove ", ""),
+                    (jobs, "bold"),
+                    (f" last changed more than {age} ago, {self.scope_label}.", ""),
+                )
+            )
+        else:
+            line.update(Text(f"No {message.status.value} jobs older than {age}: nothing to purge."))
+        self._counted = PurgeChoice(message.status, message.older_than, n)
+        button.disabled = n == 0
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#purge-button")
+    def action_choose(self) -> None:
+        if self._counted is not None and self._counted.count:
+            self.dismiss(self._counted)
+        else:
+            self.app.bell()

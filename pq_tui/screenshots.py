@@ -1,0 +1,274 @@
+"""The dashboard's pictures: a seeded store, the scenes shown in `screenshots/`, and the command
+that redraws them.
+
+    uv run python -m pq_tui.screenshots            # rewrite every SVG in screenshots/
+    uv run python -m pq_tui.screenshots main help  # only these
+
+The snapshot tests (tests/tui/test_snapshots.py) run the same scenes through `snap_compare`,
+so a picture in `screenshots/` is exactly what the tests check. Everything in a scene is fixed:
+the clock, the store's contents and times, and the worker ids (which normally carry this
+machine's host name and process ids).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pq_core
+from pq_core import identity
+from pq_tui.app import PqApp
+from pq_tui.pilot import press, settle
+
+T0 = 1_736_942_400.0  # 2025-01-15 12:00:00 UTC: "now" in every scene
+ACTOR = "pq-tui ada@ops-laptop"
+SIZE = (150, 42)
+HOSTILE = (
+    "[bold red]not markup[/] \x1b[31mnot red\x1b[0m \x1b]52;c;cHduZWQ=\x07 "
+    "\x1b[2J\u202egnp.exe\x00 done"
+)
+
+
+class Clock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def at(self, moment: float) -> Clock:
+        self.now = moment
+        return self
+
+
+@contextmanager
+def acting_as(worker: str) -> Iterator[None]:
+    """Make pq_core see this process as `worker` ("host:pid:start"), so that what the seed
+    records is the same on every machine and every run."""
+    saved = identity.worker_id, identity.HOST
+    identity.worker_id = lambda: worker
+    identity.HOST = worker.split(":", 1)[0]
+    try:
+        yield
+    finally:
+        identity.worker_id, identity.HOST = saved
+
+
+def seed(path: str | os.PathLike[str]) -> None:
+    """Fill a new store with a small, fixed history: two queues, every status, a done rate
+    over the last half hour, failures, a crashed consumer whose jobs the manager took back,
+    operator actions, live and gone workers, a running manager, and a payload full of markup
+    and terminal control sequences."""
+    clock = Clock(T0 - 1800)
+    emails = pq_core.open(path, queue="emails", clock=clock)
+    reports = pq_core.open(path, queue="reports", clock=clock)
+    people = ["ada", "grace", "alan", "edsger", "barbara", "ken", "margaret", "dennis"]
+    templates = ["welcome", "receipt", "password-reset", "digest"]
+    for minute in range(30):
+        clock.at(T0 - 1800 + minute * 60)
+        batch = [
+            {"to": f"{people[(minute + i) % 8]}@example.com", "template": templates[i % 4]}
+            for i in range(1 + minute % 3)
+        ]
+        emails.put_many(batch)
+        if minute % 6 == 0:
+            reports.put(f"monthly-report region={minute // 6} format=pdf", priority=5)
+
+    # box-1 works steadily through the emails: the done-per-minute sparkline.
+    with acting_as("box-1:4101:77"):
+        for minute in range(30):
+            clock.at(T0 - 1795 + minute * 60)
+            for _ in range(minute % 4):
+                item = emails.get(lease=120)
+                if item is not None:
+                    emails.done(item)
+
+    # box-2 fails two jobs (back to ready, to retry) and a one-shot invoice (dead).
+    flaky = pq_core.open(path, queue="emails", clock=clock)
+    with acting_as("box-2:4202:91"):
+        clock.at(T0 - 840)
+        for error in (
+            'Traceback (most recent call last):\n  File "send.py", line 41\n'
+            "smtplib.SMTPServerDisconnected: Connection unexpectedly closed",
+            "TimeoutError: smtp.example.com:587 did not answer in 30s",
+        ):
+            item = flaky.get(lease=120)
+            if item is not None:
+                flaky.fail(item, error=error)
+        clock.at(T0 - 830)
+        invoice = {"to": "ken@example.com", "template": "invoice", "amount": 1250}
+        one_shot = flaky.put(invoice, max_attempts=1, priority=9)
+        item = flaky.get(lease=120)
+        if item is not None:
+            flaky.fail(item, error="ValueError: amount must be in cents, got 1250")
+
+    # box-3 claims report jobs and dies; the manager takes them back once their lease is out:
+    # the one-shot ones to dead, the other to ready.
+    clock.at(T0 - 720)
+    for region in ("north", "south"):
+        reports.put(f"quarterly-report region={region} format=xlsx", priority=9, max_attempts=1)
+    with acting_as("box-3:4303:12"):
+        clock.at(T0 - 700)
+        crashed = pq_core.open(path, queue="reports", clock=clock)
+        crashed.get_many(3, lease=60)
+    with acting_as("ops-1:4404:5"):
+        clock.at(T0 - 560)
+        pq_core.Manager(emails, interval=5).sweep()
+
+    # The hostile job: its payload and error try markup, ANSI, OSC 52 and a bidi override.
+    clock.at(T0 - 420)
+    hostile = emails.put(HOSTILE, max_attempts=2, priority=9)
+    with acting_as("box-2:4202:91"):
+        for step in (400, 380):
+            clock.at(T0 - step)
+            item = flaky.get(lease=60)
+            if item is not None and item.id == hostile:
+                error = "\x1b[31mRenderError\x1b[0m: [link=file:///etc]x[/link]"
+                flaky.fail(item, error=error, retry_in=0)
+
+    # An operator requeues the dead invoice, deletes a stray job, purges nothing yet.
+    clock.at(T0 - 300)
+    emails.requeue([one_shot], actor="pq ada@ops-laptop")
+    emails.delete([1], actor="pq-tui ada@ops-laptop")
+
+    # Right now: box-1 holds two jobs and heartbeats; box-2 was last heard a while ago.
+    with acting_as("box-1:4101:77"):
+        clock.at(T0 - 75)
+        held = emails.get_many(2, lease=300)
+        clock.at(T0 - 8)
+        for item in held:
+            emails.heartbeat(item)
+    _start_manager_and_kill(path, clock, "ops-1:4404:5", T0 - 3)
+
+
+def _start_manager_and_kill(path: str | os.PathLike[str], clock: Clock, who: str, at: float):
+    """Leave a running manager's registration behind: a child process registers as the
+    manager, heartbeats once at `at`, and is killed before it can note a clean stop (as if
+    it were still running elsewhere)."""
+    clock.at(at)
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        try:
+            with acting_as(who):
+                q = pq_core.open(path, clock=lambda: at)
+                pq_core.Manager(q, interval=3600).run()
+        finally:
+            os._exit(0)
+    watcher = pq_core.open(path, clock=lambda: at)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if any(w.kind == "manager" for w in watcher.workers()):
+            break
+        time.sleep(0.005)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    watcher.close()
+
+
+# -- scenes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One picture: which store, how the app is opened, which keys, at what size."""
+
+    name: str
+    keys: tuple[str, ...] = ()
+    size: tuple[int, int] = SIZE
+    empty: bool = False
+    read_only: bool = False
+    scope: str | None = None
+    typed: str = ""
+
+    def app(self, store: str | os.PathLike[str]) -> PqApp:
+        queue = pq_core.open(
+            store, queue=self.scope or "default", read_only=self.read_only, clock=lambda: T0
+        )
+        return PqApp(
+            queue,
+            lambda: T0,
+            scope=self.scope,
+            source="jobs.sqlite",
+            read_only=self.read_only,
+            actor=ACTOR,
+        )
+
+    def run_before(self) -> Callable[[object], Awaitable[None]]:
+        async def drive(pilot) -> None:  # type: ignore[no-untyped-def]
+            await settle(pilot)
+            await press(pilot, *self.keys)
+            if self.typed:
+                await pilot.press(*self.typed)
+                await settle(pilot)
+
+        return drive
+
+
+SCENES: dict[str, Scene] = {
+    s.name: s
+    for s in (
+        Scene("main"),
+        Scene("dead", keys=("5",)),
+        Scene("detail", keys=("enter",)),
+        Scene("confirm", keys=("5", "space", "space", "r")),
+        Scene("purge", keys=("p", "backspace", "backspace"), typed="10m"),
+        Scene("help", keys=("question_mark",)),
+        Scene("read_only", read_only=True),
+        Scene("search", keys=("slash",), typed="grace"),
+        Scene("queue", scope="reports"),
+        Scene("empty", empty=True),
+        Scene("small", size=(80, 24)),
+    )
+}
+
+
+def seeded_store(folder: str | os.PathLike[str], empty: bool = False) -> str:
+    """A store in `folder`: seeded, or new and empty."""
+    path = os.path.join(folder, "empty.sqlite" if empty else "jobs.sqlite")
+    if not os.path.exists(path):
+        if empty:
+            pq_core.open(path, clock=lambda: T0).close()
+        else:
+            seed(path)
+    return path
+
+
+async def _picture(scene: Scene, store: str) -> str:
+    app = scene.app(store)
+    async with app.run_test(size=scene.size) as pilot:
+        await scene.run_before()(pilot)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+        return app.export_screenshot(title="pq-tui")
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(SCENES)
+    unknown = [n for n in names if n not in SCENES]
+    if unknown:
+        print(f"unknown scene(s): {', '.join(unknown)}; known: {', '.join(SCENES)}")
+        return 2
+    out = Path(__file__).resolve().parent.parent / "screenshots"
+    out.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        for name in names:
+            scene = SCENES[name]
+            store = seeded_store(folder, scene.empty)
+            svg = asyncio.run(_picture(scene, store))
+            (out / f"{name}.svg").write_text(svg, encoding="utf-8")
+            print(f"screenshots/{name}.svg")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,187 @@
+"""One immutable picture of the queue, taken off the UI thread.
+
+`take` makes every store read one refresh needs (counts, one page of jobs, recent events,
+workers) and pre-renders the page's rows, so the UI thread only diffs them into the table.
+It never reads more than one page of jobs, whatever the store holds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rich.text import Text
+
+from pq_core import Event, Item, Queue, QueueStats, Stats, Status, Worker, identity
+from pq_tui.display import (
+    STATUS_LABEL,
+    STATUS_STYLE,
+    inert,
+    payload_text,
+    span,
+)
+
+PAGE = 100  # jobs per fetched window; the table never holds more
+EVENTS = 50
+PREVIEW = 200  # characters of payload kept for a row (the table cuts it to fit)
+ERROR_PREVIEW = 200
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What the operator asked to see: a status filter, a text filter, an order and where the
+    fetched window of jobs starts."""
+
+    status: Status | None = None
+    search: str = ""
+    newest_first: bool = True
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """One job as a table row: its id and status (for actions) and its rendered cells."""
+
+    id: int
+    status: Status
+    cells: tuple[Text, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the store said at `taken_at` for `view`. `total` counts the jobs that match the
+    status filter (None with a text filter, which only the page itself can count)."""
+
+    view: View
+    scope: str | None
+    taken_at: float
+    queues: tuple[QueueStats, ...]
+    rows: tuple[JobRow, ...]
+    total: int | None
+    events: tuple[Event, ...]
+    workers: tuple[Worker, ...]
+    store_seconds: float
+    items: tuple[Item, ...] = field(repr=False, default=())
+
+    @property
+    def counts(self) -> dict[Status, int]:
+        totals = dict.fromkeys(Status, 0)
+        for qs in self.queues:
+            for status, n in qs.counts.items():
+                totals[status] += n
+        return totals
+
+    @property
+    def more_after(self) -> bool:
+        """Whether jobs follow the fetched window."""
+        if self.total is None:
+            return len(self.rows) >= PAGE
+        return self.view.offset + len(self.rows) < self.total
+
+
+def take(
+    queue: Queue,
+    view: View,
+    scope: str | None,
+    clock: Callable[[], float],
+    *,
+    page: int = PAGE,
+    show_queue: bool = True,
+) -> Snapshot:
+    """Read one refresh's worth from the store. `scope` is a queue name, or None for every
+    queue in the store. Raises what pq_core raises (StoreLocked and other QueueErrors)."""
+    started = time.perf_counter()
+    stats = queue.stats()
+    queues = _queues_in_scope(stats, scope, queue.name)
+    # With one queue in the store, naming it lets the store use its (queue, status, id) index.
+    page_scope = scope
+    if scope is None and len(queues) == 1:
+        page_scope = queues[0].queue
+    items = queue.items(
+        view.status,
+        page,
+        view.offset,
+        queue=page_scope,
+        search=view.search or None,
+        newest_first=view.newest_first,
+    )
+    events = queue.events(EVENTS, queue=scope)
+    workers = [
+        w for w in queue.workers() if scope is None or w.kind != "consumer" or w.queue == scope
+    ]
+    store_seconds = time.perf_counter() - started
+    now = clock()
+    total = None
+    if not view.search:
+        total = sum(n for qs in queues for s, n in qs.counts.items() if view.status in (None, s))
+    rows = tuple(job_row(item, now, show_queue=show_queue) for item in items)
+    return Snapshot(
+        view=view,
+        scope=scope,
+        taken_at=now,
+        queues=tuple(queues),
+        rows=rows,
+        total=total,
+        events=tuple(events),
+        workers=tuple(workers),
+        store_seconds=store_seconds,
+        items=tuple(items),
+    )
+
+
+def _queues_in_scope(stats: Stats, scope: str | None, own: str) -> list[QueueStats]:
+    if scope is not None:
+        return [stats.queues[scope]] if scope in stats.queues else []
+    # stats() always lists the Queue's own name; hide it when it is empty and others are not.
+    shown = [qs for qs in stats.queues.values() if qs.total or qs.queue != own]
+    return shown or list(stats.queues.values())[:1]
+
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "id"),
+    ("queue", "queue"),
+    ("status", "status"),
+    ("age", "age"),
+    ("tries", "tries"),
+    ("worker", "worker"),
+    ("lease", "lease left"),
+    ("priority", "pri"),
+    ("payload", "payload"),
+    ("error", "last error"),
+)
+"""The items table's columns after the marker column: (key, header)."""
+
+
+def job_row(item: Item, now: float, *, show_queue: bool = True) -> JobRow:
+    """The cells of one job's row, every value from the job rendered inert."""
+    lease = ""
+    if item.status == Status.IN_PROGRESS and item.lease_expires_at is not None:
+        left = item.lease_expires_at.timestamp() - now
+        lease = span(left) if left > 0 else "expired"
+    cells = {
+        "id": Text(str(item.id), justify="right"),
+        "queue": inert(item.queue, limit=16),
+        "status": Text(STATUS_LABEL[item.status], style=STATUS_STYLE[item.status]),
+        "age": Text(span(now - item.created_at.timestamp()), justify="right"),
+        "tries": Text(f"{item.attempts}/{item.max_attempts}", justify="right"),
+        "worker": inert(identity.short(item.worker), limit=24),
+        "lease": Text(lease, style="red" if lease == "expired" else "", justify="right"),
+        "priority": Text(str(item.priority), justify="right"),
+        "payload": inert(payload_text(item.payload)[: PREVIEW * 4], limit=PREVIEW),
+        "error": inert(_error_line(item.last_error), limit=ERROR_PREVIEW),
+    }
+    if not show_queue:
+        cells.pop("queue")
+    cells["error"].stylize("red")
+    return JobRow(item.id, item.status, tuple(cells.values()))
+
+
+def _error_line(error: str | None) -> str:
+    """The line of an error that says most: the last one (a traceback ends with the exception)."""
+    if not error:
+        return ""
+    lines = [line for line in error.strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return error.strip()
+    return "… " + lines[-1].strip()

@@ -1,0 +1,40 @@
+"""The activity log: what the manager and operators did (requeues, dead-letters, purges,
+deletes), who did it and when, newest first."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from pq_tui.display import ago, inert
+from pq_tui.snapshot import Snapshot
+
+KIND_STYLE = {
+    "requeue": "cyan",
+    "dead": "bold red",
+    "delete": "magenta",
+    "purge": "magenta",
+}
+
+
+class ActivityLog(Static):
+    """Recent events from the store's event log."""
+
+    def show(self, snapshot: Snapshot) -> None:
+        if not snapshot.events:
+            self.update(Text("no manager or operator activity yet", style="dim"))
+            return
+        table = Table(box=None, padding=(0, 1), show_header=False, expand=True, pad_edge=False)
+        table.add_column("when", justify="right", no_wrap=True, min_width=10)
+        table.add_column("what", no_wrap=True, min_width=7)
+        table.add_column("who", no_wrap=True, max_width=28)
+        table.add_column("detail", no_wrap=True, ratio=1)
+        for event in snapshot.events:
+            table.add_row(
+                Text(ago(event.at, snapshot.taken_at), style="dim"),
+                Text(event.kind, style=KIND_STYLE.get(event.kind, "")),
+                inert(event.actor, limit=28),
+                inert(event.detail, limit=200),
+            )
+        self.update(table)

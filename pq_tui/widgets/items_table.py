@@ -1,0 +1,124 @@
+"""The jobs table: one fetched window of jobs, updated in place by row key.
+
+A refresh changes only the cells that changed, adds and removes rows by job id and re-sorts,
+then puts the cursor back on the job it was on, at the same height on screen, so neither the
+cursor nor the marks jump when jobs come and go around them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist
+
+from pq_tui.snapshot import COLUMNS, JobRow
+
+MARK = "●"
+_MARK_COLUMN = "mark"
+_FIXED_WIDTHS = {"status": 11, "tries": 5, "lease": 10}
+_SHARED = ("payload", "error")  # these two share what the other columns leave
+
+
+class ItemsTable(DataTable):
+    """Jobs of the current view; keys are job ids, the first column shows marks."""
+
+    def __init__(self, *, show_queue: bool = True, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.show_queue = show_queue
+        self._shown: tuple[Sequence[JobRow], set[int], bool] = ((), set(), True)
+
+    def on_mount(self) -> None:
+        self.add_column(Text(" "), key=_MARK_COLUMN, width=1)
+        for key, header in COLUMNS:
+            if key == "queue" and not self.show_queue:
+                continue
+            self.add_column(Text(header), key=key, width=_FIXED_WIDTHS.get(key))
+
+    def on_resize(self) -> None:
+        rows, marks, newest_first = self._shown
+        if rows:
+            self.show(rows, marks, newest_first)
+
+    def _budget(self) -> dict[int, int]:
+        """How wide the payload and error cells may be, by column index, so that the whole
+        row fits the table's width (each keeps a minimum; a narrow terminal scrolls)."""
+        columns = self.ordered_columns
+        shared = [i for i, c in enumerate(columns) if c.key.value in _SHARED]
+        used = sum(c.get_render_width(self) for c in columns if c.key.value not in _SHARED)
+        free = self.scrollable_content_region.width - used - 2 * self.cell_padding * len(shared)
+        payload = max(free * 3 // 5, 24)
+        return {shared[0]: payload, shared[1]: max(free - payload, 16)}
+
+    @property
+    def highlighted_id(self) -> int | None:
+        """The id of the job under the cursor, or None when the table is empty."""
+        if not self.row_count:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        except Exception:  # the cursor is between updates
+            return None
+        return None if key.value is None else int(key.value)
+
+    def visible_ids(self) -> list[int]:
+        return [int(row.key.value) for row in self.ordered_rows if row.key.value is not None]
+
+    def show(self, rows: Sequence[JobRow], marks: set[int], newest_first: bool) -> None:
+        """Make the table hold exactly `rows`, in order, touching only what changed."""
+        self._shown = (rows, marks, newest_first)
+        budget = self._budget()
+        keep_id = self.highlighted_id
+        old_index = self.cursor_row
+        on_screen = old_index - round(self.scroll_y)
+        wanted = {str(r.id): r for r in rows}
+        for key in [k for k in self.rows if k.value not in wanted]:
+            self.remove_row(key)
+        keys = [k.value for k in self.rows]
+        present = set(keys)
+        for row in rows:
+            key = str(row.id)
+            cells = [self._mark_cell(row.id in marks), *row.cells]
+            for index, width in budget.items():
+                if cells[index].cell_len > width:
+                    cells[index] = cells[index].copy()
+                    cells[index].truncate(width, overflow="ellipsis")
+            if key in present:
+                self._update_row(key, cells)
+            else:
+                self.add_row(*cells, key=key)
+        order = [str(r.id) for r in rows]
+        if [r.key.value for r in self.ordered_rows] != order:
+            self.sort("id", key=lambda cell: int(cell.plain), reverse=newest_first)
+        if not rows:
+            return
+        new_index = min(old_index, len(rows) - 1)
+        if keep_id is not None:
+            try:
+                new_index = self.get_row_index(str(keep_id))
+            except RowDoesNotExist:
+                pass
+        if new_index != old_index:
+            self.move_cursor(row=new_index, scroll=False)
+            self.call_after_refresh(self._hold_on_screen, new_index, on_screen)
+
+    def _hold_on_screen(self, index: int, on_screen: int) -> None:
+        self.scroll_to(y=max(index - on_screen, 0), animate=False, immediate=True)
+
+    def _update_row(self, key: str, cells: Sequence[Text]) -> None:
+        current = self.get_row(key)
+        columns = self.ordered_columns
+        for column, old, new in zip(columns, current, cells, strict=True):
+            if old != new:
+                self.update_cell(key, column.key, new, update_width=True)
+
+    def set_mark(self, job_id: int, marked: bool) -> None:
+        try:
+            self.update_cell(str(job_id), _MARK_COLUMN, self._mark_cell(marked))
+        except Exception:  # the job left the window meanwhile
+            pass
+
+    @staticmethod
+    def _mark_cell(marked: bool) -> Text:
+        return Text(MARK, style="bold magenta") if marked else Text(" ")
