@@ -269,6 +269,11 @@ def render(
         out += [table(report.consumer_rows(summary, durability)), ""]
     out += ["### Targets (issue 4)" if markdown else "TARGETS (issue 4)", ""]
     out += [table(report.target_rows(found)), ""]
+    for d, row in (("normal", "claim_ack"), ("full", "claim_ack"), ("full", "consume")):
+        shown = report.peer_ratios(summary, d, row)
+        if shown:
+            what = "claim+ack" if row == "claim_ack" else "consume()"
+            out.append(f"pq {what} at {d.upper()} against each peer's claim+ack: {shown}.")
     stats_cell = summary.get("full", {}).get("stats", {}).get("pq")
     if stats_cell:
         out.append(

@@ -57,6 +57,8 @@ def _disk(folder: str) -> str:
             break
         except OSError:
             continue
+    if name.startswith("vd"):
+        kind = ", virtio block device"  # the guest's kernel says rotational for any virtio disk
     return f"{device} ({fs} on {mount}{kind})"
 
 

@@ -27,6 +27,9 @@ def run(spec: dict[str, Any]) -> Result:
     folder = spec["folder"]
     if spec.get("template"):
         stores.copy_store(spec["template"], folder)
+    # Write back what earlier runs and the copy left dirty, so that no fsync of this run waits
+    # for another's data (ext4 commits its journal for every file at once).
+    os.sync()
     return WORKLOADS[spec["workload"]](spec)
 
 
@@ -131,6 +134,7 @@ def consumer_process(spec: dict[str, Any], barrier: Any, out: str) -> None:
     claim, ack, clock = system.claim, system.ack, time.perf_counter
     seqs: list[int] = []
     latency: list[float] = []
+    ack_latency: list[float] = []
     errors: list[str] = []
     barrier.wait()
     first = time.monotonic()
@@ -141,20 +145,23 @@ def consumer_process(spec: dict[str, Any], barrier: Any, out: str) -> None:
         except Exception as exc:  # counted: an error that reached the caller
             errors.append(f"claim: {type(exc).__name__}: {exc}")
             continue
+        latency.append(clock() - t)  # every claim, the last (empty) one too
         if got is None:
             break
-        latency.append(clock() - t)
         seqs.append(seq_of(got[1]))
+        t = clock()
         for _ in range(50):
             try:
                 ack(got[0])
                 break
             except Exception as exc:
                 errors.append(f"ack: {type(exc).__name__}: {exc}")
+        ack_latency.append(clock() - t)
     last = time.monotonic()
     system.close()
     with open(out, "w") as f:
-        json.dump({"seqs": seqs, "latency": latency, "errors": errors, "t": [first, last]}, f)
+        report = {"seqs": seqs, "latency": latency, "ack_latency": ack_latency, "errors": errors}
+        json.dump({**report, "t": [first, last]}, f)
 
 
 def consumers(spec: dict[str, Any]) -> Result:
@@ -189,6 +196,7 @@ def consumers(spec: dict[str, Any]) -> Result:
     system.close()
     unique = len(delivered)
     latency = sorted(x for r in reports for x in r["latency"])
+    ack_latency = sorted(x for r in reports for x in r["ack_latency"])
     errors = [e for r in reports for e in r["errors"]]
     span = max(r["t"][1] for r in reports) - min(r["t"][0] for r in reports) if reports else 0
     return {
@@ -205,6 +213,11 @@ def consumers(spec: dict[str, Any]) -> Result:
         "error_samples": sorted(set(errors))[:3],
         "p50_ms": _percentile(latency, 50) * 1000,
         "p99_ms": _percentile(latency, 99) * 1000,
+        "ack_p50_ms": _percentile(ack_latency, 50) * 1000,
+        "ack_p99_ms": _percentile(ack_latency, 99) * 1000,
+        "per_process": [len(r["seqs"]) for r in reports],
+        "busiest_share": max((len(r["seqs"]) for r in reports), default=0) / max(unique, 1),
+        "process_seconds": [round(r["t"][1] - r["t"][0], 3) for r in reports],
     }
 
 
