@@ -1,8 +1,7 @@
 """Fixtures for the queue-semantics tests: a fake clock and a `queue` on every backend.
 
 Queue semantics are written once and run against each Store, so a second backend cannot drift.
-Adding a backend is one entry in TARGETS. Tests refer to `q.name` rather than a literal queue
-name, because a shared server gives each test queue names of its own.
+Adding a backend is one entry in TARGETS: a function that gives one test a store of its own.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,20 +34,31 @@ class FakeClock:
         self.now += seconds
 
 
-def _sqlite_target(tmp_path: Path) -> tuple[str, str]:
-    return str(tmp_path / "jobs.sqlite"), ""
+@contextmanager
+def _sqlite_target(tmp_path: Path) -> Iterator[str]:
+    yield str(tmp_path / "jobs.sqlite")
 
 
-def _postgres_target(tmp_path: Path) -> tuple[str, str]:
+@contextmanager
+def _postgres_target(tmp_path: Path) -> Iterator[str]:
     url = os.environ.get("PQ_TEST_POSTGRES_URL")
     if not url:
         pytest.skip("PQ_TEST_POSTGRES_URL is not set: the PostgreSQL backend needs a real server")
-    # One server serves every test: each test's queues get names no other test uses.
-    return url, f"t{uuid.uuid4().hex[:12]}-"
+    import psycopg
+
+    # One server serves every test: each test gets a schema of its own, dropped afterwards.
+    schema = f"pq_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-# backend name → (store target, prefix for queue names) for one test
-TARGETS: dict[str, Callable[[Path], tuple[str, str]]] = {
+# backend name → a store of its own for one test
+TARGETS: dict[str, Callable[[Path], AbstractContextManager[str]]] = {
     "sqlite": _sqlite_target,
     "postgres": _postgres_target,
 }
@@ -59,22 +70,22 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture(params=list(TARGETS))
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    return TARGETS[request.param](tmp_path)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with TARGETS[request.param](tmp_path) as target:
+        yield target
 
 
 OpenQueue = Callable[..., pq_core.Queue]
 
 
 @pytest.fixture
-def open_queue(backend: tuple[str, str], clock: FakeClock) -> Iterator[OpenQueue]:
+def open_queue(backend: str, clock: FakeClock) -> Iterator[OpenQueue]:
     """Open a named queue of this test's store, on the fake clock."""
-    target, prefix = backend
     opened: list[pq_core.Queue] = []
 
     def _open(name: str = "default", **options: object) -> pq_core.Queue:
         options.setdefault("clock", clock)
-        q = pq_core.open(target, queue=prefix + name, **options)
+        q = pq_core.open(backend, queue=name, **options)
         opened.append(q)
         return q
 

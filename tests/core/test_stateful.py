@@ -6,10 +6,11 @@ or the fake clock moving on); after each, stats() and items() must agree with th
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -19,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 import pq_core
 from pq_core import Status
 
-from .conftest import FakeClock
+from .conftest import TARGETS, FakeClock
 
 LIVE = (Status.READY, Status.IN_PROGRESS)
 
@@ -44,20 +45,24 @@ class Job:
 
 
 class QueueModel(RuleBasedStateMachine):
+    backend = "sqlite"
+
     def __init__(self) -> None:
         super().__init__()
         self.folder = tempfile.mkdtemp(prefix="pq-model-")
         self.clock = FakeClock()
-        path = os.path.join(self.folder, "jobs.sqlite")
-        self.q = pq_core.open(path, clock=self.clock, durability="normal")
+        self.store = ExitStack()
+        self.store.callback(shutil.rmtree, self.folder, ignore_errors=True)
+        target = self.store.enter_context(TARGETS[self.backend](Path(self.folder)))
+        self.q = pq_core.open(target, clock=self.clock, durability="normal")
+        self.store.callback(self.q.close)
         self.manager = pq_core.Manager(self.q)
         self.jobs: dict[int, Job] = {}
         self.issued: list[int] = []  # every id ever returned, deleted or not
         self.claims: list[pq_core.Item] = []  # every claim handed out, stale ones included
 
     def teardown(self) -> None:
-        self.q.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self.store.close()
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -275,10 +280,16 @@ class QueueModel(RuleBasedStateMachine):
         assert stored == model
 
 
-QueueModel.TestCase.settings = settings(
-    max_examples=80,
-    stateful_step_count=50,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-test_the_queue_behaves_like_its_model = QueueModel.TestCase
+class PostgresQueueModel(QueueModel):
+    backend = "postgres"
+
+
+for model in (QueueModel, PostgresQueueModel):
+    model.TestCase.settings = settings(
+        max_examples=80,
+        stateful_step_count=50,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+test_the_queue_behaves_like_its_model_on_sqlite = QueueModel.TestCase
+test_the_queue_behaves_like_its_model_on_postgres = PostgresQueueModel.TestCase
