@@ -423,7 +423,7 @@ class PostgresStore:
         return [i for i in ids if i in removed]
 
     def purge(self, queue: str | None, status: str, before: float, dry_run: bool) -> int:
-        where = "status = %s AND updated_at < %s" + ("" if queue is None else " AND queue = %s")
+        where = "status = %s AND updated_at <= %s" + ("" if queue is None else " AND queue = %s")
         args = (status, before) if queue is None else (status, before, queue)
         if dry_run:
             return self._rows(f"SELECT count(*) FROM pq_jobs WHERE {where}", args)[0][0]
@@ -436,15 +436,27 @@ class PostgresStore:
             ).fetchone()[0]
 
     def set_status(self, job_id: int, status: str, now: float) -> bool:
+        # As in the SQLite store: a job forced into progress is held by no claim, so its lease
+        # ends now; one already in progress keeps its claim.
+        sql = (
+            "UPDATE pq_jobs SET status = %s, updated_at = %s, available_at = %s,"
+            " lease_expires_at = CASE WHEN %s <> 'in_progress' THEN NULL"
+            "   WHEN status = 'in_progress' THEN lease_expires_at ELSE %s END,"
+            " claimed_at = CASE WHEN %s = 'in_progress' AND status <> 'in_progress' THEN %s"
+            "   ELSE claimed_at END,"
+            " token = CASE WHEN %s = 'in_progress' THEN token END"
+            " WHERE id = %s RETURNING queue"
+        )
+        args = (status, now, now, status, now, status, now, status, job_id)
+        unique = self._psycopg.errors.UniqueViolation
         with self.transaction(), self._guard() as conn:
-            cur = conn.execute(
-                "UPDATE pq_jobs SET status = %s, updated_at = %s, available_at = %s,"
-                " lease_expires_at = CASE WHEN %s = 'in_progress' THEN lease_expires_at END,"
-                " token = CASE WHEN %s = 'in_progress' THEN token END"
-                " WHERE id = %s RETURNING queue",
-                (status, now, now, status, status, job_id),
-            )
-            row = cur.fetchone()
+            try:
+                with conn.transaction():  # a savepoint: a conflict spoils only this statement
+                    row = conn.execute(sql, args).fetchone()
+            except unique:
+                # Its dedup_key went to a newer live job meanwhile; that job keeps the key.
+                conn.execute("UPDATE pq_jobs SET dedup_key = NULL WHERE id = %s", (job_id,))
+                row = conn.execute(sql, args).fetchone()
             if row and status == "ready":
                 self._notify(conn, [row[0]])
             return row is not None
