@@ -288,9 +288,13 @@ class SQLiteStore:
     def _migrate(self) -> None:
         path = self.location
         with self._guard() as conn:
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            # One statement, one snapshot: a store another process is creating at this moment
+            # is seen before or after, never half-made (which would look like a foreign file).
+            app_id, version, tables = conn.execute(
+                "SELECT (SELECT application_id FROM pragma_application_id),"
+                " (SELECT user_version FROM pragma_user_version),"
+                " (SELECT count(*) FROM sqlite_master)"
+            ).fetchone()
         if app_id != APPLICATION_ID and (app_id != 0 or version != 0 or tables != 0):
             raise NotAStore(f"{path}: a SQLite database, but not a pq store")
         if version > SCHEMA_VERSION:

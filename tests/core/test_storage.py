@@ -6,6 +6,7 @@ import os
 import sqlite3
 
 import pq_core
+from pq_core.store.sqlite import SQLiteStore
 
 from .conftest import TracedStore
 
@@ -53,4 +54,31 @@ def test_a_claim_is_one_statement_on_the_ready_index_however_many_jobs_are_done(
     plain.close()
     assert "jobs_claim" in plan, plan
     assert "SCAN jobs" not in plan.replace("SCAN jobs USING", ""), plan
+    q.close()
+
+
+def test_a_store_another_process_creates_while_this_one_opens_it_is_not_taken_for_a_foreign_file(
+    db: str,
+) -> None:
+    class RacingStore(SQLiteStore):
+        """Another process finishes creating the store just before this one's second statement."""
+
+        seen = 0
+
+        def _connect(self) -> sqlite3.Connection:
+            conn = super()._connect()
+
+            def trace(sql: str) -> None:
+                if sql.startswith("--"):
+                    return  # a part of the statement already running, not a new one
+                RacingStore.seen += 1
+                if RacingStore.seen == 2:
+                    SQLiteStore(db).close()
+
+            conn.set_trace_callback(trace)
+            return conn
+
+    q = pq_core.Queue(RacingStore(db))
+    assert RacingStore.seen >= 2
+    assert q.item(q.put("x")).payload == "x"
     q.close()
