@@ -110,8 +110,8 @@ class Manager:
         return requeued, dead, len(gone)
 
     def run(self, *, sweeps: int | None = None) -> None:
-        """Sweep every `interval` until stop(), SIGINT or SIGTERM (or `sweeps` passes)."""
-        self._stop.clear()
+        """Sweep every `interval` until stop(), SIGINT or SIGTERM (or `sweeps` passes).
+        A stop() that came before run() began makes it return at once."""
         restore = self._install_signals()
         me = identity.worker_id()
         now = self.clock()
@@ -130,6 +130,7 @@ class Manager:
                     break
                 self._stop.wait(self.interval)
         finally:
+            self._stop.clear()  # used up here, not at the start, so an early stop counts
             restore()
             try:
                 self.store.stop_worker(me, "manager", self.clock())

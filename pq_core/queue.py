@@ -92,6 +92,7 @@ class Queue:
                 self.store.stop_worker(identity.worker_id(), "consumer", self.clock())
             except Exception:
                 pass  # closing must not fail because the store is busy
+        self._registered_pid = 0  # a claim after close registers this consumer again
         self.store.close()
 
     # -- producer ----------------------------------------------------------------------------
@@ -333,7 +334,6 @@ class Queue:
         one transaction. A job whose loop body raised or broke out is put back to ready."""
         lease_s = self._lease_seconds(lease)
         idle_limit = None if timeout is None else parse_duration(timeout, "timeout")
-        self._stop.clear()
         pause = 0.005
         idle_since = time.monotonic()
         ack: list[tuple[int, str]] = []
@@ -341,6 +341,7 @@ class Queue:
             if self._stop.is_set():
                 if ack:
                     self.store.complete(ack, self.clock())
+                self._stop.clear()  # used up here, not at the start, so an early stop counts
                 return
             claimed = self._claim(1, lease_s, ack)
             ack = []
@@ -370,7 +371,8 @@ class Queue:
             idle_since = time.monotonic()
 
     def stop(self) -> None:
-        """Make consume() return after the job in hand (safe from a signal handler)."""
+        """Make consume() return after the job in hand, or at once if it has not begun yet
+        (safe from a signal handler)."""
         self._stop.set()
 
     # -- operator ----------------------------------------------------------------------------

@@ -384,6 +384,14 @@ def test_stop_from_another_thread_ends_an_idle_consume(queue: pq_core.Queue) -> 
     assert time.monotonic() - started < 30
 
 
+def test_a_stop_that_comes_before_consume_starts_is_not_lost(queue: pq_core.Queue) -> None:
+    job_id = queue.put("x")
+    queue.stop()  # e.g. a SIGTERM handler that ran before the loop began
+    assert list(queue.consume(timeout=5)) == []
+    assert queue.item(job_id).status is Status.READY
+    assert [i.id for i in queue.consume(timeout=0)] == [job_id]  # that stop is used up
+
+
 def test_consume_leaves_a_job_the_body_settled_itself(queue: pq_core.Queue) -> None:
     ok, bad = queue.put_many(["ok", "bad"], max_attempts=1)
     for item in queue.consume(timeout=0):

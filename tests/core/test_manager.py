@@ -215,10 +215,19 @@ def test_run_sweeps_until_told_how_many_times(queue: pq_core.Queue, clock: FakeC
 
 def test_stop_ends_a_run_in_another_thread(queue: pq_core.Queue) -> None:
     manager = pq_core.Manager(queue, interval=0.05)
-    thread = threading.Thread(target=manager.run)
+    thread = threading.Thread(target=manager.run, daemon=True)
     thread.start()
     time.sleep(0.2)
     manager.stop()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+
+
+def test_a_stop_that_comes_before_run_starts_is_not_lost(queue: pq_core.Queue) -> None:
+    manager = pq_core.Manager(queue, interval=3600)
+    manager.stop()
+    thread = threading.Thread(target=manager.run, daemon=True)
+    thread.start()
     thread.join(timeout=30)
     assert not thread.is_alive()
 

@@ -307,3 +307,15 @@ def test_workers_lists_a_consumer_once_it_claims_and_shows_it_stopped_after_clos
     q.close()
     [worker] = [w for w in watcher.workers() if w.queue == q.name]
     assert not worker.alive
+
+
+def test_a_queue_used_again_after_close_shows_its_consumer_alive_again(
+    open_queue: OpenQueue,
+) -> None:
+    q, watcher = open_queue(), open_queue()
+    q.put_many(["a", "b"])
+    q.done(q.get())
+    q.close()
+    assert [w.alive for w in watcher.workers() if w.queue == q.name] == [False]
+    q.done(q.get())
+    assert [w.alive for w in watcher.workers() if w.queue == q.name] == [True]
