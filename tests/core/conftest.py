@@ -34,6 +34,9 @@ class FakeClock:
         self.now += seconds
 
 
+NO_POSTGRES = "PQ_TEST_POSTGRES_URL is not set: the PostgreSQL backend needs a real server"
+
+
 @contextmanager
 def _sqlite_target(tmp_path: Path) -> Iterator[str]:
     yield str(tmp_path / "jobs.sqlite")
@@ -43,7 +46,7 @@ def _sqlite_target(tmp_path: Path) -> Iterator[str]:
 def _postgres_target(tmp_path: Path) -> Iterator[str]:
     url = os.environ.get("PQ_TEST_POSTGRES_URL")
     if not url:
-        pytest.skip("PQ_TEST_POSTGRES_URL is not set: the PostgreSQL backend needs a real server")
+        pytest.skip(NO_POSTGRES)
     import psycopg
 
     # One server serves every test: each test gets a schema of its own, dropped afterwards.

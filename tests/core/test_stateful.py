@@ -6,6 +6,7 @@ or the fake clock moving on); after each, stats() and items() must agree with th
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from contextlib import ExitStack
@@ -20,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 import pq_core
 from pq_core import Status
 
-from .conftest import TARGETS, FakeClock
+from .conftest import NO_POSTGRES, TARGETS, FakeClock
 
 LIVE = (Status.READY, Status.IN_PROGRESS)
 
@@ -292,4 +293,6 @@ for model in (QueueModel, PostgresQueueModel):
         suppress_health_check=[HealthCheck.too_slow],
     )
 test_the_queue_behaves_like_its_model_on_sqlite = QueueModel.TestCase
-test_the_queue_behaves_like_its_model_on_postgres = PostgresQueueModel.TestCase
+test_the_queue_behaves_like_its_model_on_postgres = pytest.mark.skipif(
+    not os.environ.get("PQ_TEST_POSTGRES_URL"), reason=NO_POSTGRES
+)(PostgresQueueModel.TestCase)
