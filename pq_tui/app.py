@@ -93,7 +93,7 @@ class PqApp(App[None]):
     every queue in the store. `source` names the store in the top line."""
 
     CSS_PATH = "app.tcss"
-    TITLE = "pq"
+    TITLE = "pq-tui"
 
     BINDINGS = [
         Binding("1", "show('all')", "all", group=FILTERS),
@@ -145,6 +145,7 @@ class PqApp(App[None]):
             queue_module.SimpleQueue()
         )
         self._fetch_queued = False
+        self._keys_state: tuple[bool | None, ...] = ()
         self._submitted = 0  # requests handed to the store thread (written by the UI thread)
         self._finished = 0  # requests it has finished (written by the store thread)
 
@@ -168,7 +169,9 @@ class PqApp(App[None]):
     def on_mount(self) -> None:
         self.query_one("#activity-box").can_focus = False
         self.query_one("#workers-box").can_focus = False
-        self.query_one("#search").display = False
+        search = self.query_one("#search", Input)
+        search.display = False
+        search.cursor_blink = not self.is_headless  # a still cursor in tests and pictures
         self._serve_store()
         self.screen_change_signal.subscribe(self, self._screen_changed)
         if self.refresh_every > 0:
@@ -184,6 +187,8 @@ class PqApp(App[None]):
         footer = self.screen_stack[0].query_one(Footer)
         footer.compact = event.size.width < 120
         footer.show_command_palette = event.size.width >= 100
+        if self.snapshot is not None:
+            self.query_one(Summary).show(self.snapshot)  # the sparkline's length follows the width
 
     def on_unmount(self) -> None:
         self._requests.put(None)
@@ -282,7 +287,7 @@ class PqApp(App[None]):
         self.query_one(WorkersPanel).show(snapshot)
         self._show_titles()
         self._show_state()
-        self.refresh_bindings()
+        self._update_keys()
         self.refreshes += 1
 
     def on_refresh_failed(self, message: RefreshFailed) -> None:
@@ -344,11 +349,12 @@ class PqApp(App[None]):
 
     @on(DataTable.RowHighlighted, "#items")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.refresh_bindings()
+        self._update_keys()
         snapshot = self.snapshot
         if snapshot is None or snapshot.view != self.view:
             return  # a move is already on its way
-        index, rows = event.cursor_row, self.table.row_count
+        # The message may be older than the last update of the table: read the cursor now.
+        index, rows = self.table.cursor_row, self.table.row_count
         offset = self.view.offset
         if index >= rows - EDGE and snapshot.more_after:
             offset = offset + index - PAGE // 4
@@ -374,6 +380,14 @@ class PqApp(App[None]):
             targets = self._target_statuses()
             return True if any(s != Status.READY for s in targets.values()) else None
         return True
+
+    def _update_keys(self) -> None:
+        """Redraw the footer's keys, but only when one of them changed between enabled and
+        disabled: redrawing it on every cursor move would cost more than the move."""
+        state = tuple(self.check_action(a, ()) for a in ("open_job", "mark", "requeue", "delete"))
+        if state != self._keys_state:
+            self._keys_state = state
+            self.refresh_bindings()
 
     def _highlighted(self) -> int | None:
         try:
@@ -489,13 +503,13 @@ class PqApp(App[None]):
         self.table.set_mark(job_id, job_id in self.marks)
         self.table.action_cursor_down()
         self._show_titles()
-        self.refresh_bindings()
+        self._update_keys()
 
     def _redraw_marks(self) -> None:
         for job_id in self.table.visible_ids():
             self.table.set_mark(job_id, job_id in self.marks)
         self._show_titles()
-        self.refresh_bindings()
+        self._update_keys()
 
     def action_open_job(self) -> None:
         job_id = self._highlighted()

@@ -57,7 +57,7 @@ def inert(value: str, *, multiline: bool = False, limit: int | None = None) -> T
     cut = limit is not None and len(value) > limit
     if cut:
         value = value[:limit]
-    text = Text(no_wrap=not multiline, end="")
+    text = Text(no_wrap=not multiline, overflow=None if multiline else "ellipsis", end="")
     lines = value.split("\n") if multiline else [value]
     for number, line in enumerate(lines):
         if number:

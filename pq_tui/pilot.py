@@ -26,16 +26,14 @@ async def settle(pilot: Pilot, timeout: float = 10.0) -> None:
     assert isinstance(app, PqApp)
     deadline = time.monotonic() + timeout
     while True:
-        await pilot.pause()
-        if app.store_idle:
-            submitted = app.submitted
-            await pilot.pause()  # handle the answers, which may ask for more
-            if app.store_idle and app.submitted == submitted:
-                await pilot.pause()
-                return
-        if time.monotonic() > deadline:
-            raise StoreTimeout(f"store thread still busy after {timeout}s")
-        await asyncio.sleep(0.002)
+        while not app.store_idle:
+            if time.monotonic() > deadline:
+                raise StoreTimeout(f"store thread still busy after {timeout}s")
+            await asyncio.sleep(0.001)
+        submitted = app.submitted
+        await pilot.pause()  # handle the answers, which may ask for more
+        if app.store_idle and app.submitted == submitted:
+            return
 
 
 async def press(pilot: Pilot, *keys: str) -> None:
@@ -43,3 +41,10 @@ async def press(pilot: Pilot, *keys: str) -> None:
     for key in keys:
         await pilot.press(key)
         await settle(pilot)
+
+
+async def type_text(pilot: Pilot, text: str, *, erase: int = 0) -> None:
+    """Erase `erase` characters and type `text` into the focused input, then let the store
+    answer once (not after every character)."""
+    await pilot.press(*["backspace"] * erase, *text)
+    await settle(pilot)

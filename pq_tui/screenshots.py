@@ -249,7 +249,7 @@ async def _picture(scene: Scene, store: str) -> str:
         await scene.run_before()(pilot)
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()
-        return app.export_screenshot(title="pq-tui")
+        return app.export_screenshot(title=app.title, simplify=True)
 
 
 def main(argv: list[str]) -> int:

@@ -69,7 +69,9 @@ class PurgeScreen(ModalScreen[PurgeChoice | None]):
                 yield Button("Purge…  enter", id="purge-button", variant="error", disabled=True)
 
     def on_mount(self) -> None:
-        self.query_one("#purge-age", Input).focus()
+        age = self.query_one("#purge-age", Input)
+        age.cursor_blink = not self.app.is_headless  # a still cursor in tests and pictures
+        age.focus()
         self._recount()
 
     @property

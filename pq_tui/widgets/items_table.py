@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
@@ -17,7 +18,17 @@ from pq_tui.snapshot import COLUMNS, JobRow
 
 MARK = "●"
 _MARK_COLUMN = "mark"
-_FIXED_WIDTHS = {"status": 11, "tries": 5, "lease": 10}
+# Fixed widths keep columns from jumping as rows change; payload and error share the rest.
+_FIXED_WIDTHS = {
+    "id": 8,
+    "queue": 10,
+    "status": 11,
+    "age": 6,
+    "tries": 5,
+    "worker": 18,
+    "lease": 10,
+    "priority": 3,
+}
 _SHARED = ("payload", "error")  # these two share what the other columns leave
 
 
@@ -28,6 +39,7 @@ class ItemsTable(DataTable):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.show_queue = show_queue
         self._shown: tuple[Sequence[JobRow], set[int], bool] = ((), set(), True)
+        self._fitted_width = 0
 
     def on_mount(self) -> None:
         self.add_column(Text(" "), key=_MARK_COLUMN, width=1)
@@ -36,9 +48,9 @@ class ItemsTable(DataTable):
                 continue
             self.add_column(Text(header), key=key, width=_FIXED_WIDTHS.get(key))
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         rows, marks, newest_first = self._shown
-        if rows:
+        if rows and event.size.width != self._fitted_width:
             self.show(rows, marks, newest_first)
 
     def _budget(self) -> dict[int, int]:
@@ -47,7 +59,10 @@ class ItemsTable(DataTable):
         columns = self.ordered_columns
         shared = [i for i, c in enumerate(columns) if c.key.value in _SHARED]
         used = sum(c.get_render_width(self) for c in columns if c.key.value not in _SHARED)
-        free = self.scrollable_content_region.width - used - 2 * self.cell_padding * len(shared)
+        # Room for the vertical scrollbar is kept whether it shows or not, so that the widths
+        # do not depend on how many rows the last refresh brought.
+        inner = self.content_region.width - self.styles.scrollbar_size_vertical
+        free = inner - used - 2 * self.cell_padding * len(shared)
         payload = max(free * 3 // 5, 24)
         return {shared[0]: payload, shared[1]: max(free - payload, 16)}
 
@@ -68,6 +83,7 @@ class ItemsTable(DataTable):
     def show(self, rows: Sequence[JobRow], marks: set[int], newest_first: bool) -> None:
         """Make the table hold exactly `rows`, in order, touching only what changed."""
         self._shown = (rows, marks, newest_first)
+        self._fitted_width = self.size.width
         budget = self._budget()
         keep_id = self.highlighted_id
         old_index = self.cursor_row
@@ -99,8 +115,9 @@ class ItemsTable(DataTable):
                 new_index = self.get_row_index(str(keep_id))
             except RowDoesNotExist:
                 pass
-        if new_index != old_index:
+        if new_index != self.cursor_row:
             self.move_cursor(row=new_index, scroll=False)
+        if new_index != old_index:
             self.call_after_refresh(self._hold_on_screen, new_index, on_screen)
 
     def _hold_on_screen(self, index: int, on_screen: int) -> None:

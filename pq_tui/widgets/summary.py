@@ -26,17 +26,14 @@ class Summary(Static):
     """Counts, throughput and manager status from the latest snapshot."""
 
     def show(self, snapshot: Snapshot) -> None:
-        self._last = snapshot
-        self.update(Group(self._counts(snapshot), self._manager(snapshot)))
-
-    def on_resize(self) -> None:
-        last = getattr(self, "_last", None)
-        if last is not None:
-            self.show(last)
+        counts = self._counts(snapshot)
+        # An explicit height: the panel's size must follow its rows on the very first refresh.
+        self.styles.height = counts.row_count + 3
+        self.update(Group(counts, self._manager(snapshot)))
 
     def _counts(self, snapshot: Snapshot) -> Table:
         # The sparkline gets what the other columns leave: up to 30 minutes, at least 6.
-        minutes = max(6, min(30, self.size.width - 76))
+        minutes = max(6, min(30, self.app.size.width - 78))
         table = Table(box=None, padding=(0, 1), expand=False, show_edge=False, pad_edge=False)
         table.add_column("queue", style="bold", no_wrap=True, max_width=16)
         for status in Status:

@@ -1,0 +1,18 @@
+"""Every dashboard screen, drawn at a fixed time from a fixed store, compared with the approved
+SVG. The same scenes make screenshots/ (`uv run python -m pq_tui.screenshots`); after an
+intended change, approve with `uv run pytest tests/tui --snapshot-update` and regenerate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pq_tui.screenshots import SCENES, seeded_store
+
+
+@pytest.mark.parametrize("name", list(SCENES))
+def test_screen_looks_as_approved(name: str, tmp_path: Path, snap_compare) -> None:
+    scene = SCENES[name]
+    store = seeded_store(tmp_path, empty=scene.empty)
+    assert snap_compare(scene.app(store), terminal_size=scene.size, run_before=scene.run_before())
