@@ -184,7 +184,12 @@ def parse_duration(value: Duration, name: str = "duration") -> float:
     return seconds
 
 
+MAX_INT = 2**63 - 1  # the largest whole number a store keeps
+
+
 def positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidValue(f"{name} must be a whole number of at least 1, not {value!r}")
+    if value > MAX_INT:
+        raise InvalidValue(f"{name} must be at most {MAX_INT}, not {value!r}")
     return value

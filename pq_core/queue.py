@@ -21,6 +21,7 @@ from pq_core.errors import (
     PayloadTooLarge,
 )
 from pq_core.model import (
+    MAX_INT,
     Duration,
     Event,
     Item,
@@ -134,8 +135,8 @@ class Queue:
         now: float,
     ) -> NewJob:
         encoding, value = self._encode(payload)
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise InvalidValue(f"priority must be a whole number, not {priority!r}")
+        if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > MAX_INT:
+            raise InvalidValue(f"priority must be a whole number (64-bit), not {priority!r}")
         wait = parse_duration(delay, "delay") if delay else 0.0
         attempts = self.max_attempts if max_attempts is None else max_attempts
         positive_int(attempts, "max_attempts")
@@ -596,10 +597,10 @@ def _claim_of(item: Item) -> tuple[int, str]:
 def _as_id(value: Any) -> int:
     if isinstance(value, Item):
         return value.id
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
-        raise InvalidValue(f"job id must be a whole number, not {value!r}")
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_INT:
+        raise InvalidValue(f"job id must be a whole number (64-bit), not {value!r}")
     return value
 
 

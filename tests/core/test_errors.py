@@ -406,3 +406,22 @@ def test_errors_are_queue_errors_without_a_chained_driver_traceback(db: str) -> 
         pq_core.open(db)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("call", "named"),
+    [
+        (lambda q: q.put("x", priority=2**70), "priority"),
+        (lambda q: q.put("x", max_attempts=2**70), "max_attempts"),
+        (lambda q: q.get_many(2**70), "n"),
+        (lambda q: q.item(2**70), "job id"),
+        (lambda q: q.requeue([2**64]), "job id"),
+    ],
+)
+def test_a_number_too_large_for_the_store_is_refused_naming_it(db: str, call, named: str) -> None:  # type: ignore[no-untyped-def]
+    q = pq_core.open(db)
+    job_id = q.put("x")
+    with pytest.raises(pq_core.InvalidValue, match=named):
+        call(q)
+    assert q.item(job_id).status is Status.READY
+    q.close()
