@@ -12,7 +12,9 @@ import argparse
 import datetime
 import json
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,9 +27,10 @@ from benchmarks.systems import SYSTEMS
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ALL = ("pq", "raw", "persist-queue", "litequeue", "huey")
+QUIET_CORES = 0.25  # before each measurement, wait while others use more than this
 
 FULL = {
-    "rounds": 3,
+    "rounds": 5,
     "ops": 5000,  # per fsync-bound workload (put, claim+ack, consume, consumer processes)
     "batch": 10_000,
     "batches": 3,
@@ -77,7 +80,7 @@ NOT_RUN = {
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[2])
     p.add_argument("--quick", action="store_true", help="one round, small counts (~1-2 minutes)")
-    p.add_argument("--rounds", type=int, help="rounds per system × workload (default 3)")
+    p.add_argument("--rounds", type=int, help="rounds per system × workload (default 5)")
     p.add_argument("--ops", type=int, help="operations per fsync-bound workload")
     p.add_argument("--history", type=int, help="done jobs in the big store (default 1,000,000)")
     p.add_argument("--durability", choices=("full", "normal", "both"), default="both")
@@ -88,6 +91,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--dir", help="where the stores go (default: the system's temp folder)")
     p.add_argument("--out", default=os.path.join(HERE, "results"), help="results folder")
     p.add_argument("--keep", action="store_true", help="keep the stores afterwards")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=120.0,
+        help="seconds in all to wait for other programs to leave the cores idle (default 120)",
+    )
     return p.parse_args(argv)
 
 
@@ -176,7 +185,15 @@ def run(config: dict[str, Any], base: str, log: Any) -> list[dict[str, Any]]:
                     template = _template_for(kind, system, templates)
                     if template:
                         spec["template"] = template
+                    waited = _quiet(config)
+                    busy0, cpu0 = machine.cpu_times()[0], _children_cpu()
+                    wall0 = time.perf_counter()
                     result = _child([json.dumps(spec)], timeout=spec["cap"] * 6 + 180)
+                    wall = time.perf_counter() - wall0
+                    mine = _children_cpu() - cpu0
+                    # Cores that other programs used while this measurement ran.
+                    result["others_cores"] = max(machine.cpu_times()[0] - busy0 - mine, 0) / wall
+                    result["waited_for_quiet"] = waited
                     if not config.get("keep"):
                         shutil.rmtree(folder, ignore_errors=True)
                     result.update(system=system, workload=workload, durability=durability)
@@ -188,6 +205,22 @@ def run(config: dict[str, Any], base: str, log: Any) -> list[dict[str, Any]]:
                     + "  ".join(shown)
                 )
     return runs
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _quiet(config: dict[str, Any]) -> float:
+    """Wait (within the run's budget) until other programs leave the cores alone."""
+    start = time.perf_counter()
+    while config["quiet_budget"] > 0:
+        if machine.busy_cores(0.3) < QUIET_CORES:
+            break
+        time.sleep(0.7)
+        config["quiet_budget"] -= 1.0
+    return time.perf_counter() - start
 
 
 def _spec(
@@ -288,6 +321,15 @@ def render(
     ]
     if capped:
         out.append("† stopped at the time cap before its count: " + "; ".join(capped) + ".")
+    others = [r["others_cores"] for r in runs if "others_cores" in r]
+    if others:
+        busy = sum(1 for o in others if o > QUIET_CORES)
+        waited = sum(r.get("waited_for_quiet", 0) for r in runs)
+        out.append(
+            f"Other programs on the machine: they used more than {QUIET_CORES} of a core during "
+            f"{busy} of {len(others)} measurements (median {statistics.median(others):.2f}, "
+            f"max {max(others):.2f} cores); {waited:.0f} s were spent waiting for quiet cores."
+        )
     errors = [
         f"{r['system']} {r['workload']} {r['durability']}: {r['error']}"
         for r in runs
@@ -332,6 +374,7 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     config = configure(args)
     config["keep"] = args.keep
+    config["quiet_budget"] = args.quiet_wait
     try:
         import huey  # noqa: F401
         import litequeue  # noqa: F401

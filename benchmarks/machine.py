@@ -6,6 +6,7 @@ import os
 import platform
 import sqlite3
 import sys
+import time
 from importlib import metadata
 from typing import Any
 
@@ -80,3 +81,23 @@ def describe(store_folder: str) -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "versions": {d: _version(d) for d in ("pq", "persist-queue", "litequeue", "huey")},
     }
+
+
+def cpu_times() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [float(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
+def busy_cores(window: float = 0.5) -> float:
+    """How many cores something was using over the next `window` seconds (we sleep meanwhile)."""
+    busy0, _ = cpu_times()
+    time.sleep(window)
+    busy1, _ = cpu_times()
+    return (busy1 - busy0) / window
