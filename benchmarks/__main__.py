@@ -94,8 +94,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--quiet-wait",
         type=float,
-        default=120.0,
-        help="seconds in all to wait for other programs to leave the cores idle (default 120)",
+        help="seconds in all to wait for other programs to leave the cores idle "
+        "(default 120, --quick 30)",
     )
     return p.parse_args(argv)
 
@@ -375,6 +375,8 @@ def main(argv: list[str]) -> int:
     config = configure(args)
     config["keep"] = args.keep
     config["quiet_budget"] = args.quiet_wait
+    if args.quiet_wait is None:
+        config["quiet_budget"] = 30.0 if args.quick else 120.0
     try:
         import huey  # noqa: F401
         import litequeue  # noqa: F401
