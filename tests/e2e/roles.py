@@ -56,23 +56,31 @@ def consume(args: argparse.Namespace) -> None:
     q = pq_core.open(args.db, durability=args.durability, lease=args.lease)
     work = Record(args.work)
     done = Record(args.log)
-    signal.signal(signal.SIGTERM, lambda *_: q.stop())
+    stopping: list[bool] = []
+
+    def stop(*_: object) -> None:
+        stopping.append(True)
+        q.stop()
+
+    signal.signal(signal.SIGTERM, stop)
     if args.mode == "consume":
         previous = None
         for item in q.consume(timeout=args.idle):
             if previous is not None:
                 done.add(previous)  # acked in the same transaction that claimed `item`
             work.add(item.id)
+            time.sleep(args.work_seconds)
             previous = item.id
         if previous is not None:
             done.add(previous)  # acked before consume() returned
         return
     idle_since = time.monotonic()
-    while args.idle is None or time.monotonic() - idle_since < args.idle:
+    while not stopping and (args.idle is None or time.monotonic() - idle_since < args.idle):
         item = q.get(timeout=0.2)
         if item is None:
             continue
         work.add(item.id)
+        time.sleep(args.work_seconds)
         q.done(item)
         done.add(item.id)
         idle_since = time.monotonic()
@@ -105,6 +113,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=["consume", "claim"], default="consume")
     parser.add_argument("--idle", type=float, help="stop after this long without a job")
     parser.add_argument("--lease", type=float, default=300)
+    parser.add_argument("--work-seconds", type=float, default=0.0)
     parser.add_argument("--interval", type=float, default=0.5)
     args = parser.parse_args()
     {"producer": produce, "consumer": consume, "manager": manage, "holder": hold}[args.role](args)
