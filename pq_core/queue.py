@@ -491,7 +491,9 @@ class Queue:
             n = self.store.purge(target, state.value, now - age, False)
             if n:
                 detail = f"purged {n} {state.value} job(s) older than {_age_text(age)}"
-                self.store.record(now, target or "*", "purge", actor or identity.user(), detail, [])
+                self.store.record(
+                    now, target or "*", "purge", actor or identity.user(), detail, [], n
+                )
         return n
 
     def events(self, limit: int = 100, offset: int = 0, *, queue: str | None = None) -> list[Event]:

@@ -156,9 +156,17 @@ class Store(Protocol):
         """Force one job's status (the design notes' update_item_status); False if missing."""
 
     def record(
-        self, now: float, queue: str, kind: str, actor: str, detail: str, job_ids: Sequence[int]
+        self,
+        now: float,
+        queue: str,
+        kind: str,
+        actor: str,
+        detail: str,
+        job_ids: Sequence[int],
+        count: int | None = None,
     ) -> None:
-        """Append one event to the activity log, and to each named job's history."""
+        """Append one event to the activity log, and to each named job's history. `count` is how
+        many jobs it concerned when they are not named (a purge); else len(job_ids)."""
 
     def events(self, queue: str | None, limit: int, offset: int) -> list[EventRow]:
         """Activity, newest first."""

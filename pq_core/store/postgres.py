@@ -464,14 +464,21 @@ class PostgresStore:
     # -- events ------------------------------------------------------------------------------
 
     def record(
-        self, now: float, queue: str, kind: str, actor: str, detail: str, job_ids: Sequence[int]
+        self,
+        now: float,
+        queue: str,
+        kind: str,
+        actor: str,
+        detail: str,
+        job_ids: Sequence[int],
+        count: int | None = None,
     ) -> None:
         listed = "[" + ",".join(str(i) for i in job_ids[:_EVENT_JOB_IDS_KEPT]) + "]"
         with self.transaction(), self._guard() as conn:
             event_id = conn.execute(
                 "INSERT INTO pq_events (at, queue, kind, actor, count, detail, job_ids)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (now, queue, kind, actor, len(job_ids), detail, listed),
+                (now, queue, kind, actor, len(job_ids) if count is None else count, detail, listed),
             ).fetchone()[0]
             if job_ids:
                 conn.execute(

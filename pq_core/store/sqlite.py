@@ -545,14 +545,21 @@ class SQLiteStore:
     # -- events ------------------------------------------------------------------------------
 
     def record(
-        self, now: float, queue: str, kind: str, actor: str, detail: str, job_ids: Sequence[int]
+        self,
+        now: float,
+        queue: str,
+        kind: str,
+        actor: str,
+        detail: str,
+        job_ids: Sequence[int],
+        count: int | None = None,
     ) -> None:
         listed = "[" + ",".join(str(i) for i in job_ids[:_EVENT_JOB_IDS_KEPT]) + "]"
         with self.transaction(), self._guard() as conn:
             event_id = conn.execute(
                 "INSERT INTO events (at, queue, kind, actor, count, detail, job_ids)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (now, queue, kind, actor, len(job_ids), detail, listed),
+                (now, queue, kind, actor, len(job_ids) if count is None else count, detail, listed),
             ).lastrowid
             conn.executemany(
                 "INSERT OR IGNORE INTO job_events (job_id, event_id) VALUES (?, ?)",

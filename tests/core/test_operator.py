@@ -250,7 +250,7 @@ def test_purge_removes_jobs_of_a_status_older_than_an_age(
         Status.DEAD: 0,
     }
     [event] = [e for e in queue.events(queue=queue.name) if e.kind == "purge"]
-    assert "purged 3 done job(s)" in event.detail
+    assert "purged 3 done job(s)" in event.detail and event.count == 3
 
 
 def test_purge_defaults_to_done_jobs_of_this_queue(open_queue: OpenQueue) -> None:
