@@ -158,7 +158,7 @@ async def test_purge_dialog_counts_first_then_purges_after_confirmation(store, m
     assert q.purge("10m", "done", queue=None, dry_run=True) == 0
     assert q.count("done", queue=None) > 0  # the younger ones stay
     event = q.events(1)[0]
-    assert (event.kind, event.actor, event.count) == ("purge", ACTOR, 0)
+    assert (event.kind, event.actor, event.count) == ("purge", ACTOR, will_go)
     assert f"purged {will_go} done" in event.detail
 
 
