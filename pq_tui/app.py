@@ -145,6 +145,8 @@ class PqApp(App[None]):
             queue_module.SimpleQueue()
         )
         self._fetch_queued = False
+        self._quiet_until = 0.0  # no periodic refresh before then (written by the store thread)
+        self._purge_count: tuple[PurgeScreen, Status, str] | None = None
         self._keys_state: tuple[bool | None, ...] = ()
         self._submitted = 0  # requests handed to the store thread (written by the UI thread)
         self._finished = 0  # requests it has finished (written by the store thread)
@@ -175,7 +177,7 @@ class PqApp(App[None]):
         self._serve_store()
         self.screen_change_signal.subscribe(self, self._screen_changed)
         if self.refresh_every > 0:
-            self.set_interval(self.refresh_every, self.request_refresh)
+            self.set_interval(self.refresh_every, self._tick)
         self._show_titles()
         self._show_state()
         self.table.focus()
@@ -240,9 +242,17 @@ class PqApp(App[None]):
         self._fetch_queued = True
         self._submit(self._fetch)
 
+    def _tick(self) -> None:
+        """The periodic refresh. On a store slow to answer (a text filter over millions of
+        jobs) it waits twice as long as the last refresh took, so the store thread keeps time
+        for the operator's own requests."""
+        if time.monotonic() >= self._quiet_until:
+            self.request_refresh()
+
     def _fetch(self) -> None:
         self._fetch_queued = False  # before reading the view: a later change queues another
         view = self.view
+        started = time.monotonic()
         try:
             snapshot = take(self.queue, view, self.scope, self.clock, show_queue=self.scope is None)
         except StoreLocked as exc:
@@ -251,6 +261,9 @@ class PqApp(App[None]):
             self.post_message(RefreshFailed(str(exc), busy=False))
         else:
             self.post_message(Refreshed(snapshot))
+        finally:
+            took = time.monotonic() - started
+            self._quiet_until = time.monotonic() + (2 * took if took > 0.2 else 0)
 
     # -- applying snapshots ------------------------------------------------------------------
 
@@ -582,17 +595,28 @@ class PqApp(App[None]):
         self.push_screen(PurgeScreen(where, self._count_purge), self._purge_chosen)
 
     def _count_purge(self, screen: PurgeScreen, status: Status, older_than: str) -> None:
-        def count_them() -> None:
-            try:
-                n = self.queue.purge(
-                    older_than or 0, status, queue=self.scope, dry_run=True, actor=self.actor
-                )
-            except QueueError as exc:
-                screen.post_message(PurgeScreen.Counted(status, older_than, None, str(exc)))
-            else:
-                screen.post_message(PurgeScreen.Counted(status, older_than, n))
+        """Count what a purge would remove, on the store thread. While the operator types,
+        only the latest choice is counted: a count can take a while on a big store."""
+        queued = self._purge_count is not None
+        self._purge_count = (screen, status, older_than)
+        if not queued:
+            self._submit(self._count_latest_purge)
 
-        self._submit(count_them)
+    def _count_latest_purge(self) -> None:
+        wanted, self._purge_count = self._purge_count, None
+        if wanted is None:
+            return
+        screen, status, older_than = wanted
+        if not screen.is_attached:
+            return  # the dialog was closed meanwhile
+        try:
+            n = self.queue.purge(
+                older_than or 0, status, queue=self.scope, dry_run=True, actor=self.actor
+            )
+        except QueueError as exc:
+            screen.post_message(PurgeScreen.Counted(status, older_than, None, str(exc)))
+        else:
+            screen.post_message(PurgeScreen.Counted(status, older_than, n))
 
     def _purge_chosen(self, choice: PurgeChoice | None) -> None:
         if choice is None:

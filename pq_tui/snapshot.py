@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rich.text import Text
 
@@ -23,6 +23,7 @@ from pq_tui.display import (
 )
 
 PAGE = 100  # jobs per fetched window; the table never holds more
+MERGE_DEPTH = 600  # how deep into a listing a window is merged from per-(queue, status) reads
 EVENTS = 50
 PREVIEW = 200  # characters of payload kept for a row (the table cuts it to fit)
 ERROR_PREVIEW = 200
@@ -94,27 +95,16 @@ def take(
     started = time.perf_counter()
     stats = queue.stats()
     queues = _queues_in_scope(stats, scope, queue.name)
-    # With one queue in the store, naming it lets the store use its (queue, status, id) index.
-    page_scope = scope
-    if scope is None and len(queues) == 1:
-        page_scope = queues[0].queue
-    items = queue.items(
-        view.status,
-        page,
-        view.offset,
-        queue=page_scope,
-        search=view.search or None,
-        newest_first=view.newest_first,
-    )
+    total = None
+    if not view.search:
+        total = sum(n for qs in queues for s, n in qs.counts.items() if view.status in (None, s))
+    items = _page(queue, view, queues, scope, page, total)
     events = queue.events(EVENTS, queue=scope)
     workers = [
         w for w in queue.workers() if scope is None or w.kind != "consumer" or w.queue == scope
     ]
     store_seconds = time.perf_counter() - started
     now = clock()
-    total = None
-    if not view.search:
-        total = sum(n for qs in queues for s, n in qs.counts.items() if view.status in (None, s))
     rows = tuple(job_row(item, now, show_queue=show_queue) for item in items)
     return Snapshot(
         view=view,
@@ -128,6 +118,50 @@ def take(
         store_seconds=store_seconds,
         items=tuple(items),
     )
+
+
+def _page(
+    queue: Queue,
+    view: View,
+    queues: list[QueueStats],
+    scope: str | None,
+    page: int,
+    total: int | None,
+) -> list[Item]:
+    """The jobs of the window, read through the store's (queue, status, id) index.
+
+    `items()` asked for one queue and every status, or for one status in every queue, makes
+    the store sort the whole selection (there is no index on (queue, id) or (status, id)).
+    Near either end of the listing it is cheaper to ask each (queue, status) part for its
+    first jobs, in id order from the index, and merge them. A window in the far half is read
+    from the far end, in the other order."""
+    newest_first, offset = view.newest_first, view.offset
+    if total is not None and offset > total // 2:
+        width = min(page, total - offset)
+        if width <= 0:
+            return []
+        flipped = replace(view, newest_first=not newest_first, offset=total - offset - width)
+        return _page(queue, flipped, queues, scope, width, None)[::-1]
+    statuses = [view.status] if view.status is not None else list(Status)
+    parts = [(qs.queue, s) for qs in queues for s in statuses if qs.counts.get(s)]
+    need = offset + page
+    search = view.search or None
+    if not parts and not search:
+        return []
+    if len(parts) == 1 and not search:
+        ((name, status),) = parts
+        return queue.items(status, page, offset, queue=name, newest_first=newest_first)
+    if need > MERGE_DEPTH or search or (scope is None and view.status is None):
+        # (Every job of every queue in id order is the table's own order: no sort either way.)
+        return queue.items(
+            view.status, page, offset, queue=scope, search=search, newest_first=newest_first
+        )
+    merged: dict[int, Item] = {}
+    for name, status in parts:
+        for item in queue.items(status, need, 0, queue=name, newest_first=newest_first):
+            merged.setdefault(item.id, item)  # a job that moved between two reads: once
+    ordered = sorted(merged.values(), key=lambda item: item.id, reverse=newest_first)
+    return ordered[offset:need]
 
 
 def _queues_in_scope(stats: Stats, scope: str | None, own: str) -> list[QueueStats]:

@@ -52,6 +52,7 @@ class PurgeScreen(ModalScreen[PurgeChoice | None]):
         self.scope_label = scope_label
         self._ask_count = count
         self._counted: PurgeChoice | None = None
+        self._asked: tuple[Status, str] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="purge", classes="dialog") as box:
@@ -86,6 +87,10 @@ class PurgeScreen(ModalScreen[PurgeChoice | None]):
     @on(RadioSet.Changed)
     @on(Input.Changed)
     def _recount(self) -> None:
+        choice = (self.status, self.older_than)
+        if choice == self._asked:
+            return  # (the age field reports its first value as a change)
+        self._asked = choice
         self._counted = None
         self.query_one("#purge-button", Button).disabled = True
         self.query_one("#purge-count", Static).update(Text("counting…", style="dim"))

@@ -30,6 +30,7 @@ _FIXED_WIDTHS = {
     "priority": 3,
 }
 _SHARED = ("payload", "error")  # these two share what the other columns leave
+REBUILD_AFTER = 10  # rows leaving in one refresh above which the table is rebuilt
 
 
 class ItemsTable(DataTable):
@@ -88,11 +89,17 @@ class ItemsTable(DataTable):
         keep_id = self.highlighted_id
         old_index = self.cursor_row
         on_screen = old_index - round(self.scroll_y)
+        rows = list({r.id: r for r in rows}.values())  # one row per job, whatever came in
         wanted = {str(r.id): r for r in rows}
-        for key in [k for k in self.rows if k.value not in wanted]:
-            self.remove_row(key)
-        keys = [k.value for k in self.rows]
-        present = set(keys)
+        gone = [k for k in self.rows if k.value not in wanted]
+        if len(gone) > REBUILD_AFTER:
+            # The window moved: most rows are new, and DataTable removes rows one by one in
+            # O(rows) each. Starting over is cheaper; the cursor is put back by job below.
+            self.clear()
+        else:
+            for key in gone:
+                self.remove_row(key)
+        present = {k.value for k in self.rows}
         for row in rows:
             key = str(row.id)
             cells = [self._mark_cell(row.id in marks), *row.cells]
