@@ -54,9 +54,10 @@ class ItemsTable(DataTable):
         if rows and event.size.width != self._fitted_width:
             self.show(rows, marks, newest_first)
 
-    def _budget(self) -> dict[int, int]:
+    def _budget(self, rows: Sequence[JobRow]) -> dict[int, int]:
         """How wide the payload and error cells may be, by column index, so that the whole
-        row fits the table's width (each keeps a minimum; a narrow terminal scrolls)."""
+        row fits the table's width. Errors get what the longest one needs, up to two fifths;
+        payloads get the rest. Each keeps a minimum: a narrow terminal scrolls sideways."""
         columns = self.ordered_columns
         shared = [i for i, c in enumerate(columns) if c.key.value in _SHARED]
         used = sum(c.get_render_width(self) for c in columns if c.key.value not in _SHARED)
@@ -64,8 +65,10 @@ class ItemsTable(DataTable):
         # do not depend on how many rows the last refresh brought.
         inner = self.content_region.width - self.styles.scrollbar_size_vertical
         free = inner - used - 2 * self.cell_padding * len(shared)
-        payload = max(free * 3 // 5, 24)
-        return {shared[0]: payload, shared[1]: max(free - payload, 16)}
+        longest = max((row.cells[shared[1] - 1].cell_len for row in rows), default=0)
+        error = min(max(longest, len("last error")), free * 2 // 5)
+        payload = max(free - error, 24)
+        return {shared[0]: payload, shared[1]: max(free - payload, 10)}
 
     @property
     def highlighted_id(self) -> int | None:
@@ -85,7 +88,7 @@ class ItemsTable(DataTable):
         """Make the table hold exactly `rows`, in order, touching only what changed."""
         self._shown = (rows, marks, newest_first)
         self._fitted_width = self.size.width
-        budget = self._budget()
+        budget = self._budget(rows)
         keep_id = self.highlighted_id
         old_index = self.cursor_row
         on_screen = old_index - round(self.scroll_y)

@@ -25,8 +25,11 @@ class WorkersPanel(Static):
         table.add_column("heard", justify="right", no_wrap=True)
         ordered = sorted(snapshot.workers, key=lambda w: (not w.alive, w.kind, w.id))
         for worker in ordered:
-            name = Text("● ", style="green") if worker.alive else Text("○ ", style="dim red")
+            name = Text()
+            name.append("● " if worker.alive else "○ ", style="green" if worker.alive else "red")
             name.append_text(inert(identity.short(worker.id), limit=30))
+            if not worker.alive:
+                name.stylize("dim")
             table.add_row(
                 name,
                 Text(worker.kind, style="" if worker.alive else "dim"),
