@@ -12,7 +12,6 @@ import argparse
 import datetime
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -186,13 +185,7 @@ def run(config: dict[str, Any], base: str, log: Any) -> list[dict[str, Any]]:
                     if template:
                         spec["template"] = template
                     waited = _quiet(config)
-                    busy0, cpu0 = machine.cpu_times()[0], _children_cpu()
-                    wall0 = time.perf_counter()
                     result = _child([json.dumps(spec)], timeout=spec["cap"] * 6 + 180)
-                    wall = time.perf_counter() - wall0
-                    mine = _children_cpu() - cpu0
-                    # Cores that other programs used while this measurement ran.
-                    result["others_cores"] = max(machine.cpu_times()[0] - busy0 - mine, 0) / wall
                     result["waited_for_quiet"] = waited
                     if not config.get("keep"):
                         shutil.rmtree(folder, ignore_errors=True)
@@ -205,11 +198,6 @@ def run(config: dict[str, Any], base: str, log: Any) -> list[dict[str, Any]]:
                     + "  ".join(shown)
                 )
     return runs
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _quiet(config: dict[str, Any]) -> float:
@@ -326,7 +314,7 @@ def render(
         busy = sum(1 for o in others if o > QUIET_CORES)
         waited = sum(r.get("waited_for_quiet", 0) for r in runs)
         out.append(
-            f"Other programs on the machine: they used more than {QUIET_CORES} of a core during "
+            f"Other programs (and the kernel) used more than {QUIET_CORES} of a core during "
             f"{busy} of {len(others)} measurements (median {statistics.median(others):.2f}, "
             f"max {max(others):.2f} cores); {waited:.0f} s were spent waiting for quiet cores."
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import resource
 import sqlite3
 import statistics
 import time
@@ -17,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import stores
+from benchmarks import machine, stores
 from benchmarks.systems import System, open_system, payload, seq_of
 
 Result = dict[str, Any]
@@ -30,7 +31,22 @@ def run(spec: dict[str, Any]) -> Result:
     # Write back what earlier runs and the copy left dirty, so that no fsync of this run waits
     # for another's data (ext4 commits its journal for every file at once).
     os.sync()
-    return WORKLOADS[spec["workload"]](spec)
+    busy0, own0, wall0 = machine.cpu_times()[0], _own_cpu(), time.perf_counter()
+    result = WORKLOADS[spec["workload"]](spec)
+    wall = time.perf_counter() - wall0
+    others = machine.cpu_times()[0] - busy0 - (_own_cpu() - own0)
+    # Cores that other programs (and the kernel) used meanwhile: this machine is shared.
+    result["others_cores"] = max(others, 0.0) / wall
+    return result
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process and of the consumer processes it has waited for."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 def _open(spec: dict[str, Any], **options: Any) -> System:
