@@ -137,6 +137,7 @@ class PqApp(App[None]):
         self.view = View()
         self.snapshot: Snapshot | None = None
         self.marks: dict[int, Status] = {}
+        self.following = True  # the cursor follows the first job until the operator moves it
         self.refreshes = 0  # snapshots applied so far (tests and the benchmark wait on it)
         self.store_error: str | None = None
         self.stale_since: float | None = None
@@ -288,13 +289,21 @@ class PqApp(App[None]):
             self.request_refresh()
 
     def _apply(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
         self.store_error = None
         self.stale_since = None
         for row in snapshot.rows:
             if row.id in self.marks:
                 self.marks[row.id] = row.status
-        self.table.show(snapshot.rows, set(self.marks), snapshot.view.newest_first)
+        before = self.snapshot.view if self.snapshot is not None else snapshot.view
+        new_view = replace(before, offset=0) != replace(snapshot.view, offset=0)
+        self.snapshot = snapshot
+        self.table.show(
+            snapshot.rows,
+            set(self.marks),
+            snapshot.view.newest_first,
+            new_view=new_view,
+            follow_top=self.following and snapshot.view.offset == 0,
+        )
         self.query_one(Summary).show(snapshot)
         self.query_one(ActivityLog).show(snapshot)
         self.query_one(WorkersPanel).show(snapshot)
@@ -368,6 +377,10 @@ class PqApp(App[None]):
             return  # a move is already on its way
         # The message may be older than the last update of the table: read the cursor now.
         index, rows = self.table.cursor_row, self.table.row_count
+        if index == self.table.placed_row:
+            return  # a refresh moved the cursor along with its job: the operator did not
+        self.table.placed_row = -1  # the operator moves it from here on
+        self.following = False
         offset = self.view.offset
         if index >= rows - EDGE and snapshot.more_after:
             offset = offset + index - PAGE // 4
@@ -454,6 +467,7 @@ class PqApp(App[None]):
         self._set_view(newest_first=not self.view.newest_first)
 
     def action_jump(self, first: bool) -> None:
+        self.following = first
         if first:
             if self.view.offset:
                 self._set_view(offset=0, keep_marks=True)
@@ -513,6 +527,7 @@ class PqApp(App[None]):
             if status is None:
                 return
             self.marks[job_id] = status
+        self.following = False
         self.table.set_mark(job_id, job_id in self.marks)
         self.table.action_cursor_down()
         self._show_titles()

@@ -146,6 +146,10 @@ def run_demo(refresh_every: float = 1.0) -> int:
             source="demo store (deleted on exit)",
             refresh_every=refresh_every,
         )
+        # A closed terminal (SIGHUP) or a kill (SIGTERM) ends the app like `q`, so that the
+        # workers are stopped and the folder deleted here rather than left behind.
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            signal.signal(sig, lambda *_: app.call_later(app.exit))
         try:
             app.run()
         finally:

@@ -39,8 +39,9 @@ class ItemsTable(DataTable):
     def __init__(self, *, show_queue: bool = True, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.show_queue = show_queue
-        self._shown: tuple[Sequence[JobRow], set[int], bool] = ((), set(), True)
+        self._shown: tuple[Sequence[JobRow], set[int], bool, bool] = ((), set(), True, False)
         self._fitted_width = 0
+        self.placed_row = 0  # where the last refresh put the cursor (the operator did not)
 
     def on_mount(self) -> None:
         self.add_column(Text(" "), key=_MARK_COLUMN, width=1)
@@ -50,9 +51,9 @@ class ItemsTable(DataTable):
             self.add_column(Text(header), key=key, width=_FIXED_WIDTHS.get(key))
 
     def on_resize(self, event: events.Resize) -> None:
-        rows, marks, newest_first = self._shown
+        rows, marks, newest_first, follow_top = self._shown
         if rows and event.size.width != self._fitted_width:
-            self.show(rows, marks, newest_first)
+            self.show(rows, marks, newest_first, follow_top=follow_top)
 
     def _budget(self, rows: Sequence[JobRow]) -> dict[int, int]:
         """How wide the payload and error cells may be, by column index, so that the whole
@@ -84,14 +85,28 @@ class ItemsTable(DataTable):
     def visible_ids(self) -> list[int]:
         return [int(row.key.value) for row in self.ordered_rows if row.key.value is not None]
 
-    def show(self, rows: Sequence[JobRow], marks: set[int], newest_first: bool) -> None:
-        """Make the table hold exactly `rows`, in order, touching only what changed."""
-        self._shown = (rows, marks, newest_first)
+    def show(
+        self,
+        rows: Sequence[JobRow],
+        marks: set[int],
+        newest_first: bool,
+        *,
+        new_view: bool = False,
+        follow_top: bool = False,
+    ) -> None:
+        """Make the table hold exactly `rows`, in order, touching only what changed. The cursor
+        stays on its job; if that job is gone it stays at its height, or with `new_view` (the
+        operator changed the filter) it goes to the top. With `follow_top` (the operator has
+        not moved it yet) it stays on the first row, like `tail -f`."""
+        self._shown = (rows, marks, newest_first, follow_top)
         self._fitted_width = self.size.width
         budget = self._budget(rows)
         keep_id = self.highlighted_id
         old_index = self.cursor_row
         on_screen = old_index - round(self.scroll_y)
+        # At the top, the view stays at the top: new jobs show up above the cursor's job.
+        # Scrolled down, the cursor's job keeps its height on screen while rows come and go.
+        hold = self.scroll_y > 0 and not new_view
         rows = list({r.id: r for r in rows}.values())  # one row per job, whatever came in
         wanted = {str(r.id): r for r in rows}
         gone = [k for k in self.rows if k.value not in wanted]
@@ -118,8 +133,15 @@ class ItemsTable(DataTable):
         if [r.key.value for r in self.ordered_rows] != order:
             self.sort("id", key=lambda cell: int(cell.plain), reverse=newest_first)
         if not rows:
+            self.placed_row = 0
             return
-        new_index = min(old_index, len(rows) - 1)
+        new_index = 0 if new_view else min(old_index, len(rows) - 1)
+        if follow_top:
+            keep_id = None
+            new_index = 0
+            hold = False
+            if self.scroll_y:
+                self.call_after_refresh(self.scroll_to, y=0, animate=False, immediate=True)
         if keep_id is not None:
             try:
                 new_index = self.get_row_index(str(keep_id))
@@ -127,8 +149,9 @@ class ItemsTable(DataTable):
                 pass
         if new_index != self.cursor_row:
             self.move_cursor(row=new_index, scroll=False)
-        if new_index != old_index:
+        if new_index != old_index and hold:
             self.call_after_refresh(self._hold_on_screen, new_index, on_screen)
+        self.placed_row = new_index
 
     def _hold_on_screen(self, index: int, on_screen: int) -> None:
         self.scroll_to(y=max(index - on_screen, 0), animate=False, immediate=True)

@@ -49,6 +49,22 @@ async def test_number_keys_filter_by_status(store, make_app, inspect):
         assert table_ids(app) == store_ids(q)
 
 
+async def test_a_new_filter_keeps_the_cursor_on_its_job_or_goes_to_the_top(store, make_app):
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "down", "down")
+        on = app.table.highlighted_id  # a dead job: still there under "dead"
+        await press(pilot, "5")
+        assert app.table.highlighted_id == on
+        await press(pilot, "1")
+        assert app.table.highlighted_id == on
+        await press(pilot, "g", "down", "down", "down", "down", "down")
+        assert app.table.cursor_row == 5  # a ready job: gone under "dead"
+        await press(pilot, "5")
+        assert app.table.cursor_row == 0
+
+
 async def test_slash_filters_by_text_and_escape_clears_it(store, make_app, inspect):
     q = inspect(store)
     app = make_app(store)
@@ -300,6 +316,22 @@ async def test_cursor_and_marks_stay_on_their_jobs_across_refreshes(store, make_
         assert app.table.cursor_row == 7
         assert set(app.marks) == {marked}
         assert str(app.table.get_cell(str(marked), "mark")) == "●"
+
+
+async def test_until_moved_the_cursor_follows_the_newest_job(store, make_app):
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        new = pq_core.open(store, queue="emails", clock=lambda: T0).put("newest")
+        app.request_refresh()
+        await settle(pilot)
+        assert app.table.highlighted_id == new and app.table.cursor_row == 0
+        await press(pilot, "down", "up")  # touched: from now on it stays on its job
+        newer = pq_core.open(store, queue="emails", clock=lambda: T0).put("newer")
+        app.request_refresh()
+        await settle(pilot)
+        assert table_ids(app)[0] == newer
+        assert app.table.highlighted_id == new and app.table.cursor_row == 1
 
 
 async def test_no_refresh_lands_while_a_dialog_is_open(store, make_app):
