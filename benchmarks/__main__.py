@@ -76,6 +76,16 @@ NOT_RUN = {
 }
 
 
+LEGEND = (
+    "Multi-process columns: duplicate deliveries are extra deliveries summed over the rounds"
+    " (in brackets, how many jobs were delivered more than once); lost = never delivered and"
+    " not in the store; left ready = still ready when every consumer had stopped; errors that"
+    " reached the caller (e.g. database is locked); claim and ack latency percentiles over"
+    " every call of every process (median of the rounds); busiest process = the share of the"
+    " jobs that one process handled."
+)
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[2])
     p.add_argument("--quick", action="store_true", help="one round, small counts (~1-2 minutes)")
@@ -288,6 +298,7 @@ def render(
         out += [f"### {title}" if markdown else title.upper(), ""]
         out += [table(report.table_rows(summary, durability, config)), ""]
         out += [table(report.consumer_rows(summary, durability)), ""]
+    out += [LEGEND, ""]
     out += ["### Targets (issue 4)" if markdown else "TARGETS (issue 4)", ""]
     out += [table(report.target_rows(found)), ""]
     for d, row in (("normal", "claim_ack"), ("full", "claim_ack"), ("full", "consume")):

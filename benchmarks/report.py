@@ -250,7 +250,7 @@ def table_rows(summary: dict[str, Any], durability: str, config: dict[str, Any])
 
 
 def consumer_rows(summary: dict[str, Any], durability: str) -> list[list]:
-    head = "system procs jobs/s dup.deliveries(jobs) lost left-ready errors-to-caller"
+    head = "system procs jobs/s duplicate-deliveries(jobs) lost left-ready errors-to-caller"
     head += " claim-p50-ms claim-p99-ms ack-p50-ms ack-p99-ms busiest-process"
     rows = [[h.replace("-", " ").replace("(", " (") for h in head.split()]]
     for k in (4, 8):
