@@ -78,9 +78,8 @@ class Manager:
     def _taken_back(self, now: float) -> dict[int, tuple[Held, str]]:
         stale = None if self.lease_timeout is None else now - self.lease_timeout
         taken = {h.id: (h, "lease expired") for h in self.store.held(now, stale)}
-        holders = {h.worker for h in self.store.all_held() if h.worker}
-        gone = {w for w in holders if identity.is_gone(w)}
-        for h in self.store.held_by(sorted(gone)) if gone else ():
+        gone = [w for w in self.store.holders() if identity.is_gone(w)]
+        for h in self.store.held_by(gone) if gone else ():
             taken[h.id] = (h, f"worker {identity.short(h.worker)} is gone")
         return taken
 

@@ -134,6 +134,9 @@ class Store(Protocol):
         """In-progress jobs whose lease ended by `now` (or, with stale_before, not heartbeat
         since then). Call inside `transaction()` when acting on the answer."""
 
+    def holders(self) -> list[str]:
+        """The distinct workers that hold in-progress jobs."""
+
     def held_by(self, workers: Sequence[str]) -> list[Held]:
         """In-progress jobs claimed by these workers."""
 

