@@ -10,7 +10,8 @@ The store is built once through pq_core's public API, in a child process, and ke
 number of jobs). Then this process drives the real App headless with Textual's Pilot at
 160x45, on a 1 s refresh as in production:
 
-- first render: from creating the App to the first snapshot of the store on screen;
+- first render: from creating the App to the first snapshot of the store on screen, and
+  from starting `pq-tui STORE` in a pseudo-terminal to its first window of jobs on screen;
 - refresh store work: the time `snapshot.take` spends in pq_core per refresh, for each view;
 - key latency: from the key event to the change being in the widgets (the next frame paints
   it), for every key that reads the store: 1-5, s, /, enter, p, and window moves;
@@ -225,6 +226,44 @@ async def measure(path: str, scope: str | None, rounds: int) -> dict[str, object
     }
 
 
+def launch_to_first_rows(path: str, scope: str | None) -> float:
+    """Seconds from starting `pq-tui STORE` in a terminal (a pty, 160x45) until the table's
+    first window is on screen: interpreter start, imports, opening the store, first paint."""
+    import fcntl
+    import pty
+    import re
+    import select
+    import struct
+    import termios
+
+    args = [sys.executable, "-m", "pq_tui", path] + (["--queue", scope] if scope else [])
+    started = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["TERM"] = "xterm-256color"
+        os.execv(sys.executable, args)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
+    seen = ""
+    try:
+        # The window's subtitle, "1–100 of N", is drawn with the first snapshot.
+        while "100 of" not in re.sub(r"\x1b\[[0-9;?<>]*[A-Za-z]", "", seen):
+            if time.perf_counter() - started > 30:
+                raise TimeoutError("pq-tui showed no rows in 30 s")
+            if select.select([fd], [], [], 0.01)[0]:
+                seen += os.read(fd, 1 << 16).decode("utf-8", "replace")
+        return time.perf_counter() - started
+    finally:
+        os.write(fd, b"q")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG)[0] == 0:
+            if select.select([fd], [], [], 0.05)[0]:
+                try:
+                    os.read(fd, 1 << 16)
+                except OSError:
+                    break
+        os.close(fd)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=1_000_000)
@@ -246,6 +285,9 @@ def main() -> int:
 
     import_s = time.perf_counter() - import_started
     results = [asyncio.run(measure(path, scope, args.rounds)) for scope in (None, "emails")]
+    for result, scope in zip(results, (None, "emails"), strict=True):
+        launches = [launch_to_first_rows(path, scope) for _ in range(3)]
+        result["launch_to_first_rows_s"] = round(statistics.median(launches), 3)
     report = {
         "jobs": sum(counts.values()),
         "counts": counts,

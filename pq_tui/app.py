@@ -354,7 +354,8 @@ class PqApp(App[None]):
         if snapshot is not None and snapshot.view == view:
             shown = len(snapshot.rows)
             if shown == 0:
-                sub.append("none")
+                filtered = view.status is not None or view.search
+                sub.append("no matching jobs" if filtered else "no jobs yet")
             else:
                 first, last = view.offset + 1, view.offset + shown
                 sub.append(f"{count(first)}–{count(last)}")

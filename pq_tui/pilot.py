@@ -38,9 +38,13 @@ async def settle(pilot: Pilot, timeout: float = 10.0) -> None:
 
 async def press(pilot: Pilot, *keys: str) -> None:
     """Press keys one at a time, letting the store answer after each."""
+    app = pilot.app
+    assert isinstance(app, PqApp)
     for key in keys:
-        await pilot.press(key)
-        await settle(pilot)
+        asked = app.submitted
+        await pilot.press(key)  # returns once the key's handlers have run
+        if app.submitted != asked or not app.store_idle:
+            await settle(pilot)  # the key asked the store something: wait for the answer
 
 
 async def type_text(pilot: Pilot, text: str, *, erase: int = 0) -> None:

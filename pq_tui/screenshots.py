@@ -189,6 +189,7 @@ class Scene:
     read_only: bool = False
     scope: str | None = None
     typed: str = ""
+    then: tuple[str, ...] = ()
 
     def app(self, store: str | os.PathLike[str]) -> PqApp:
         queue = pq_core.open(
@@ -210,6 +211,7 @@ class Scene:
             if self.typed:
                 await pilot.press(*self.typed)
                 await settle(pilot)
+            await press(pilot, *self.then)
 
         return drive
 
@@ -224,7 +226,7 @@ SCENES: dict[str, Scene] = {
         Scene("purge", keys=("p", "backspace", "backspace"), typed="10m"),
         Scene("help", keys=("question_mark",)),
         Scene("read_only", read_only=True),
-        Scene("search", keys=("slash",), typed="grace"),
+        Scene("search", keys=("slash",), typed="grace", then=("enter",)),
         Scene("queue", scope="reports"),
         Scene("empty", empty=True),
         Scene("small", size=(80, 24)),

@@ -15,6 +15,7 @@ KEYS: tuple[tuple[str, str, bool], ...] = (
     ("/", "filter by text (payload, error, worker or id); enter applies, esc closes", False),
     ("s", "newest or oldest first", False),
     ("↑ ↓ pgup pgdn", "move; the window of jobs follows the cursor through the store", False),
+    ("g  G", "first job (the cursor then follows the newest)  /  last job", False),
     ("enter", "open the job: whole payload and its history", False),
     (
         "space",
