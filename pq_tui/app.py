@@ -147,7 +147,8 @@ class PqApp(App[None]):
         )
         self._fetch_queued = False
         self._quiet_until = 0.0  # no periodic refresh before then (written by the store thread)
-        self._purge_count: tuple[PurgeScreen, Status, str] | None = None
+        self._purge_wanted: tuple[PurgeScreen, Status, str] | None = None
+        self._purge_queued = False
         self._keys_state: tuple[bool | None, ...] = ()
         self._submitted = 0  # requests handed to the store thread (written by the UI thread)
         self._finished = 0  # requests it has finished (written by the store thread)
@@ -613,13 +614,16 @@ class PqApp(App[None]):
     def _count_purge(self, screen: PurgeScreen, status: Status, older_than: str) -> None:
         """Count what a purge would remove, on the store thread. While the operator types,
         only the latest choice is counted: a count can take a while on a big store."""
-        queued = self._purge_count is not None
-        self._purge_count = (screen, status, older_than)
-        if not queued:
+        self._purge_wanted = (screen, status, older_than)  # before the flag: see below
+        if not self._purge_queued:
+            self._purge_queued = True
             self._submit(self._count_latest_purge)
 
     def _count_latest_purge(self) -> None:
-        wanted, self._purge_count = self._purge_count, None
+        # Clear the flag before reading the choice (as _fetch does with the view): a choice
+        # made after this point queues another count, one made before is read here.
+        self._purge_queued = False
+        wanted = self._purge_wanted
         if wanted is None:
             return
         screen, status, older_than = wanted
