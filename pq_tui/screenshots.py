@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -151,28 +151,38 @@ def seed(path: str | os.PathLike[str]) -> None:
     _start_manager_and_kill(path, clock, "ops-1:4404:5", T0 - 3)
 
 
+# A manager in its own process, seen by pq_core as `who`, at the fixed time `at`.
+_MANAGER = """
+import sys
+import pq_core
+from pq_core import identity
+path, who, at = sys.argv[1], sys.argv[2], float(sys.argv[3])
+identity.worker_id = lambda: who
+identity.HOST = who.split(":", 1)[0]
+pq_core.Manager(pq_core.open(path, clock=lambda: at), interval=3600).run()
+"""
+
+
 def _start_manager_and_kill(path: str | os.PathLike[str], clock: Clock, who: str, at: float):
     """Leave a running manager's registration behind: a child process registers as the
-    manager, heartbeats once at `at`, and is killed before it can note a clean stop (as if
-    it were still running elsewhere)."""
+    manager at `at` and is killed (SIGKILL) before it can note a clean stop, as if it were
+    still running on another machine."""
     clock.at(at)
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        try:
-            with acting_as(who):
-                q = pq_core.open(path, clock=lambda: at)
-                pq_core.Manager(q, interval=3600).run()
-        finally:
-            os._exit(0)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _MANAGER, os.fspath(path), who, repr(at)],
+        stdin=subprocess.DEVNULL,
+    )
     watcher = pq_core.open(path, clock=lambda: at)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if any(w.kind == "manager" for w in watcher.workers()):
-            break
-        time.sleep(0.005)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    watcher.close()
+    try:
+        deadline = time.monotonic() + 20
+        while not any(w.kind == "manager" for w in watcher.workers()):
+            if time.monotonic() > deadline or child.poll() is not None:
+                raise RuntimeError("the seed's manager did not register")
+            time.sleep(0.005)
+    finally:
+        child.kill()
+        child.wait()
+        watcher.close()
 
 
 # -- scenes ----------------------------------------------------------------------------------
