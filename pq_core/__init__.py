@@ -60,7 +60,14 @@ __all__ = [
     "persistentQ",
 ]
 
-_STORE_OPTIONS = ("durability", "busy_timeout", "read_only")
+
+def _checked(durability: str, busy_timeout: float) -> float:
+    """Validate the store options every backend takes; the busy timeout in seconds."""
+    from pq_core.model import parse_duration
+
+    if durability not in ("full", "normal"):
+        raise InvalidValue(f"durability must be 'full' or 'normal', not {durability!r}")
+    return parse_duration(busy_timeout, "busy_timeout")
 
 
 class SQLitePersistentQueue(Queue):
@@ -80,12 +87,9 @@ class SQLitePersistentQueue(Queue):
         read_only: bool = False,
         **options: Any,
     ) -> None:
-        from pq_core.model import parse_duration
         from pq_core.store.sqlite import SQLiteStore
 
-        if durability not in ("full", "normal"):
-            raise InvalidValue(f"durability must be 'full' or 'normal', not {durability!r}")
-        timeout = parse_duration(busy_timeout, "busy_timeout")
+        timeout = _checked(durability, busy_timeout)
         store = SQLiteStore(path, durability=durability, busy_timeout=timeout, read_only=read_only)
         super().__init__(store, queue, **options)
 
@@ -106,12 +110,9 @@ class PostgresPersistentQueue(Queue):
         read_only: bool = False,
         **options: Any,
     ) -> None:
-        from pq_core.model import parse_duration
         from pq_core.store.postgres import PostgresStore
 
-        if durability not in ("full", "normal"):
-            raise InvalidValue(f"durability must be 'full' or 'normal', not {durability!r}")
-        timeout = parse_duration(busy_timeout, "busy_timeout")
+        timeout = _checked(durability, busy_timeout)
         super().__init__(
             PostgresStore(url, busy_timeout=timeout, read_only=read_only), queue, **options
         )
