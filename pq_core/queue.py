@@ -448,26 +448,32 @@ class Queue:
         now = self.clock()
         with self.store.transaction():
             changed = self.store.requeue(wanted, now, reset_attempts)
-            if changed:
-                detail = f"requeued {len(changed)} job(s): {_ids(changed)}"
-                self.store.record(
-                    now, self.name, "requeue", actor or identity.user(), detail, changed
-                )
+            for queue, ids in self._by_queue(changed).items():
+                detail = f"requeued {len(ids)} job(s): {_ids(ids)}"
+                self.store.record(now, queue, "requeue", actor or identity.user(), detail, ids)
         return len(changed)
+
+    def _by_queue(self, ids: Sequence[int]) -> dict[str, list[int]]:
+        """Existing jobs among `ids`, grouped by the queue each is in (for their events)."""
+        groups: dict[str, list[int]] = {}
+        for job_id in dict.fromkeys(ids):
+            row = self.store.row(job_id)
+            if row is not None:
+                groups.setdefault(row[1], []).append(job_id)
+        return groups
 
     def delete(self, ids: int | Item | Iterable[int | Item], *, actor: str | None = None) -> int:
         """Remove jobs for good. Returns how many were removed; recorded as an event."""
         wanted = _id_list(ids)
         now = self.clock()
         with self.store.transaction():
-            present = [i for i in dict.fromkeys(wanted) if self.store.row(i) is not None]
-            if not present:
-                return 0
+            groups = self._by_queue(wanted)
             # Recorded first, so the event lists the jobs; deleting them then drops only
             # their links to it (a deleted job has no history to show).
-            detail = f"deleted {len(present)} job(s): {_ids(present)}"
-            self.store.record(now, self.name, "delete", actor or identity.user(), detail, present)
-            removed = self.store.delete(present)
+            for queue, ids in groups.items():
+                detail = f"deleted {len(ids)} job(s): {_ids(ids)}"
+                self.store.record(now, queue, "delete", actor or identity.user(), detail, ids)
+            removed = self.store.delete([i for ids in groups.values() for i in ids])
         return len(removed)
 
     def purge(

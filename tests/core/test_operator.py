@@ -212,6 +212,21 @@ def test_requeue_of_a_job_whose_dedup_key_went_to_a_newer_job_keeps_the_newer_on
     assert queue.put("again", dedup_key="k") == new
 
 
+def test_requeue_and_delete_are_recorded_under_each_jobs_own_queue(
+    open_queue: OpenQueue,
+) -> None:
+    emails, reports = open_queue("emails"), open_queue("reports")
+    mail, report = emails.put("mail"), reports.put("report")
+    emails.done(emails.get())
+    reports.done(reports.get())
+    assert emails.requeue([mail, report]) == 2  # an operator's queue object reaches every job
+    assert [e.job_ids for e in emails.events(queue=reports.name)] == [(report,)]
+    assert emails.delete([report]) == 1
+    kinds = [(e.kind, e.job_ids) for e in emails.events(queue=reports.name)]
+    assert kinds == [("delete", (report,)), ("requeue", (report,))]
+    assert [e.job_ids for e in emails.events(queue=emails.name)] == [(mail,)]
+
+
 # -- delete and purge ----------------------------------------------------------------------------
 
 
