@@ -7,6 +7,7 @@ attempts" lives here, in `after_failure`, and nowhere else.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections import defaultdict
@@ -117,7 +118,7 @@ class Manager:
         start = me.rsplit(":", 2)[2]
         self.store.register(
             WorkerRow(me, "manager", self.queue.name, identity.HOST,
-                      identity.os.getpid(), start, now, now, False)
+                      os.getpid(), start, now, now, False)
         )  # fmt: skip
         done = 0
         try:

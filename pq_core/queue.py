@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import secrets
 import threading
 import time
@@ -204,7 +205,7 @@ class Queue:
         return [self._item(r, claimed=True) for r in rows]
 
     def _register(self) -> None:
-        pid = identity.os.getpid()
+        pid = os.getpid()
         if self._registered_pid == pid:
             return
         now = self.clock()
@@ -280,7 +281,12 @@ class Queue:
             )
         if outcome == "missing":
             raise ItemNotFound(f"job {item.id} no longer exists in {self.store.location}")
-        return status if outcome == "done" else Status.parse(self.store.row(item.id)[4])
+        if outcome == "done":
+            return status
+        row = self.store.row(item.id)  # settled meanwhile (requeued, done, dead): say where
+        if row is None:
+            raise ItemNotFound(f"job {item.id} no longer exists in {self.store.location}")
+        return Status(row[4])
 
     def _note_settled(self, claim: tuple[int, str]) -> None:
         if claim in self._open:
