@@ -261,6 +261,8 @@ class PqApp(App[None]):
             self.post_message(RefreshFailed(str(exc), busy=True))
         except QueueError as exc:
             self.post_message(RefreshFailed(str(exc), busy=False))
+        except Exception as exc:  # shown like a store error: as an action's, it would refresh again
+            self.post_message(RefreshFailed(f"unexpected error: {exc!r}", busy=False))
         else:
             self.post_message(Refreshed(snapshot))
         finally:
