@@ -3,9 +3,14 @@ processes change under it."""
 
 from __future__ import annotations
 
+import pytest
+
 import pq_core
+from pq_core import Status
 from pq_tui.app import PqApp
-from pq_tui.pilot import settle
+from pq_tui.pilot import press, settle
+from pq_tui.screens.confirm import ConfirmScreen
+from pq_tui.screens.detail import DetailScreen
 from pq_tui.screenshots import SIZE, T0
 
 
@@ -40,3 +45,42 @@ async def test_an_unexpected_error_in_a_refresh_shows_once_and_does_not_spin(sto
         app.request_refresh()
         await settle(pilot)
         assert app.store_error is None
+
+
+async def test_marked_jobs_another_process_removed_or_requeued(store, make_app, inspect):
+    q = inspect(store)
+    dead = [i.id for i in q.items("dead", limit=100, queue=None)]
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "5", "space", "space", "space")
+        assert set(app.marks) == set(dead)
+        q.delete([dead[0]])  # another operator, meanwhile
+        q.requeue([dead[1]])
+        app.request_refresh()
+        await settle(pilot)
+        await press(pilot, "r")
+        assert isinstance(app.screen, ConfirmScreen)
+        await press(pilot, "y")
+        assert app.marks == {}
+        assert app.store_error is None
+    assert q.item(dead[2]).status == Status.READY
+    assert q.item(dead[1]).status == Status.READY
+    with pytest.raises(pq_core.ItemNotFound):
+        q.item(dead[0])
+
+
+async def test_actions_on_a_highlighted_job_another_process_removed(store, make_app, inspect):
+    q = inspect(store)
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "5")
+        gone = app.table.highlighted_id
+        q.delete([gone])  # between the last refresh and the keys
+        await press(pilot, "enter")
+        assert not isinstance(app.screen, DetailScreen)
+        await press(pilot, "r", "y", "d", "y")
+        assert not app.dialog_open
+        await settle(pilot)
+        assert gone not in app.table.visible_ids()
