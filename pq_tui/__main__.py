@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         source=args.store,
         read_only=args.read_only,
         refresh_every=args.refresh,
+        path=args.store if os.path.isfile(args.store) else None,
     )
     try:
         app.run()

@@ -9,6 +9,7 @@ closes, so nothing moves under the operator's hand.
 
 from __future__ import annotations
 
+import os
 import queue as queue_module
 import time
 from collections.abc import Callable, Iterable
@@ -90,7 +91,9 @@ class PqApp(App[None]):
 
     `queue` is the pq_core Queue to read and act through, `clock` gives "now" in epoch seconds
     (ages and leases are shown relative to it). `scope` is the queue name to show, or None for
-    every queue in the store. `source` names the store in the top line."""
+    every queue in the store. `source` names the store in the top line. `path`, the store's
+    file, is watched: removed or replaced by another file, it is shown as a store error (the
+    open store would go on reading the old file as if nothing happened)."""
 
     CSS_PATH = "app.tcss"
     TITLE = "pq-tui"
@@ -125,8 +128,11 @@ class PqApp(App[None]):
         read_only: bool = False,
         refresh_every: float = 1.0,
         actor: str | None = None,
+        path: str | None = None,
     ) -> None:
         super().__init__()
+        self.path = path
+        self._file_id = _file_id(path) if path is not None else None
         self.queue = queue
         self.clock = clock
         self.scope = scope
@@ -264,7 +270,11 @@ class PqApp(App[None]):
         except Exception as exc:  # shown like a store error: as an action's, it would refresh again
             self.post_message(RefreshFailed(f"unexpected error: {exc!r}", busy=False))
         else:
-            self.post_message(Refreshed(snapshot))
+            if self.path is not None and _file_id(self.path) != self._file_id:
+                gone = "the store file was removed or replaced: restart pq-tui"
+                self.post_message(RefreshFailed(gone, busy=False))
+            else:
+                self.post_message(Refreshed(snapshot))
         finally:
             took = time.monotonic() - started
             self._quiet_until = time.monotonic() + (2 * took if took > 0.2 else 0)
@@ -703,6 +713,15 @@ class PqApp(App[None]):
 
     async def action_quit(self) -> None:
         self.exit()
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    """Which file is at `path` (device and inode), or None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def _id_list(ids: list[int]) -> str:

@@ -3,6 +3,8 @@ processes change under it."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import pq_core
@@ -84,3 +86,21 @@ async def test_actions_on_a_highlighted_job_another_process_removed(store, make_
         assert not app.dialog_open
         await settle(pilot)
         assert gone not in app.table.visible_ids()
+
+
+@pytest.mark.parametrize("replace", [False, True])
+async def test_a_store_file_removed_or_replaced_underneath_shows_as_an_error(store, replace):
+    queue = pq_core.open(store, clock=lambda: T0)
+    app = PqApp(queue, lambda: T0, source="jobs.sqlite", path=store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        shown = app.table.visible_ids()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(store + suffix):
+                os.remove(store + suffix)
+        if replace:
+            pq_core.open(store).put("a job in a new store")
+        app.request_refresh()
+        await settle(pilot)
+        assert app.store_error is not None and "removed or replaced" in app.store_error
+        assert app.table.visible_ids() == shown
