@@ -202,6 +202,7 @@ class Queue:
         rows = self.store.claim(
             self.name, limit, now, now + lease, identity.worker_id(), token, ack
         )
+        self._beat()  # a busy consumer is heard from too, at most every few seconds
         return [self._item(r, claimed=True) for r in rows]
 
     def _register(self) -> None:

@@ -334,3 +334,16 @@ def test_a_queue_used_again_after_close_shows_its_consumer_alive_again(
     assert [w.alive for w in watcher.workers() if w.queue == q.name] == [False]
     q.done(q.get())
     assert [w.alive for w in watcher.workers() if w.queue == q.name] == [True]
+
+
+def test_a_busy_consumer_is_heard_from_while_it_keeps_claiming(
+    open_queue: OpenQueue, clock: FakeClock
+) -> None:
+    q, watcher = open_queue(), open_queue()
+    q.put_many(["a", "b", "c"])
+    q.done(q.get())
+    [before] = [w.last_seen for w in watcher.workers() if w.queue == q.name]
+    clock.advance(60)
+    q.done(q.get())  # claims that find work still count as signs of life
+    [after] = [w.last_seen for w in watcher.workers() if w.queue == q.name]
+    assert (after - before).total_seconds() == 60
