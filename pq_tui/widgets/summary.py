@@ -44,7 +44,7 @@ class Summary(Static):
             )
         table.add_column("oldest ready", justify="right", no_wrap=True)
         table.add_column(f"done/min, {minutes} min", no_wrap=True, min_width=minutes)
-        table.add_column("now", justify="right", no_wrap=True)
+        table.add_column("last", justify="right", no_wrap=True)  # the last whole minute
         queues = list(snapshot.queues)
         for qs in queues[:MAX_QUEUES]:
             table.add_row(*self._queue_cells(minutes, inert(qs.queue, limit=16), qs))
