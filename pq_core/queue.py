@@ -432,7 +432,13 @@ class Queue:
         self, status: str | Status | Sequence[str | Status] | None = None, *, queue: Any = _ALL
     ) -> int:
         """How many jobs of this queue (queue=None: every queue) have this status."""
-        return self.store.count_rows(self.name if queue is _ALL else queue, _statuses(status))
+        target = self.name if queue is _ALL else queue
+        statuses = _statuses(status)
+        return sum(
+            n
+            for (q, s), n in self.store.counts().items()
+            if (target is None or q == target) and (not statuses or s in statuses)
+        )
 
     def item(self, item_id: int) -> Item:
         """One job, with its history of events (oldest first)."""

@@ -200,9 +200,6 @@ class Store(Protocol):
     ) -> list[Row]:
         """One page of jobs, served by an index (search scans only until the page is full)."""
 
-    def count_rows(self, queue: str | None, statuses: Sequence[str] | None) -> int:
-        """How many jobs match, from the counters."""
-
     def row(self, job_id: int) -> Row | None:
         """One job."""
 

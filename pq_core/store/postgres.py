@@ -403,23 +403,25 @@ class PostgresStore:
             " lease_expires_at = NULL, token = NULL"
             " WHERE id = %s AND status <> 'ready' RETURNING queue"
         )
-        unique = self._psycopg.errors.UniqueViolation
         with self.transaction(), self._guard() as conn:
             queues = []
             for job_id in ids:
-                args = (now, now, reset_attempts, job_id)
-                try:
-                    with conn.transaction():  # a savepoint: a conflict spoils only this row
-                        row = conn.execute(sql, args).fetchone()
-                except unique:
-                    # Its dedup_key went to a newer live job meanwhile; that job keeps the key.
-                    conn.execute("UPDATE pq_jobs SET dedup_key = NULL WHERE id = %s", (job_id,))
-                    row = conn.execute(sql, args).fetchone()
+                row = self._revive(conn, sql, (now, now, reset_attempts, job_id), job_id)
                 if row:
                     changed.append(job_id)
                     queues.append(row[0])
             self._notify(conn, queues)
         return changed
+
+    def _revive(self, conn: Any, sql: str, args: tuple, job_id: int) -> tuple | None:
+        """Run an UPDATE … RETURNING that makes a job live again. If its dedup_key went to a
+        newer live job meanwhile, that job keeps the key and this one is revived without it."""
+        try:
+            with conn.transaction():  # a savepoint: a conflict spoils only this statement
+                return conn.execute(sql, args).fetchone()
+        except self._psycopg.errors.UniqueViolation:
+            conn.execute("UPDATE pq_jobs SET dedup_key = NULL WHERE id = %s", (job_id,))
+            return conn.execute(sql, args).fetchone()
 
     def delete(self, ids: Sequence[int]) -> list[int]:
         with self.transaction(), self._guard() as conn:
@@ -458,15 +460,8 @@ class PostgresStore:
             " WHERE id = %s RETURNING queue"
         )
         args = (status, now, now, status, now, status, now, status, job_id)
-        unique = self._psycopg.errors.UniqueViolation
         with self.transaction(), self._guard() as conn:
-            try:
-                with conn.transaction():  # a savepoint: a conflict spoils only this statement
-                    row = conn.execute(sql, args).fetchone()
-            except unique:
-                # Its dedup_key went to a newer live job meanwhile; that job keeps the key.
-                conn.execute("UPDATE pq_jobs SET dedup_key = NULL WHERE id = %s", (job_id,))
-                row = conn.execute(sql, args).fetchone()
+            row = self._revive(conn, sql, args, job_id)
             if row and status == "ready":
                 self._notify(conn, [row[0]])
             return row is not None
@@ -569,13 +564,6 @@ class PostgresStore:
             (*args, limit, offset),
         )
         return [_text_row(r) for r in rows]
-
-    def count_rows(self, queue: str | None, statuses: Sequence[str] | None) -> int:
-        return sum(
-            n
-            for (q, s), n in self.counts().items()
-            if (queue is None or q == queue) and (not statuses or s in statuses)
-        )
 
     def row(self, job_id: int) -> Row | None:
         rows = self._rows(f"SELECT {_COLS} FROM pq_jobs WHERE id = %s", (job_id,))

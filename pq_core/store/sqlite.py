@@ -510,13 +510,7 @@ class SQLiteStore:
         )
         with self.transaction(), self._guard() as conn:
             for job_id in ids:
-                args = (now, now, reset_attempts, job_id)
-                try:
-                    cur = conn.execute(sql, args)
-                except sqlite3.IntegrityError:
-                    # Its dedup_key went to a newer live job meanwhile; that job keeps the key.
-                    conn.execute("UPDATE jobs SET dedup_key = NULL WHERE id = ?", (job_id,))
-                    cur = conn.execute(sql, args)
+                cur = _revive(conn, sql, (now, now, reset_attempts, job_id), job_id)
                 if cur.rowcount:
                     changed.append(job_id)
         return changed
@@ -555,13 +549,7 @@ class SQLiteStore:
         )
         args = (status, now, now, status, now, status, now, status, job_id)
         with self.transaction(), self._guard() as conn:
-            try:
-                cur = conn.execute(sql, args)
-            except sqlite3.IntegrityError:
-                # Its dedup_key went to a newer live job meanwhile; that job keeps the key.
-                conn.execute("UPDATE jobs SET dedup_key = NULL WHERE id = ?", (job_id,))
-                cur = conn.execute(sql, args)
-            return cur.rowcount == 1
+            return _revive(conn, sql, args, job_id).rowcount == 1
 
     # -- events ------------------------------------------------------------------------------
 
@@ -668,13 +656,6 @@ class SQLiteStore:
                 (*args, limit, offset),
             ).fetchall()
 
-    def count_rows(self, queue: str | None, statuses: Sequence[str] | None) -> int:
-        return sum(
-            n
-            for (q, s), n in self.counts().items()
-            if (queue is None or q == queue) and (not statuses or s in statuses)
-        )
-
     def row(self, job_id: int) -> Row | None:
         with self._guard() as conn:
             return conn.execute(f"SELECT {_COLS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -755,6 +736,16 @@ def _statements(script: str) -> list[str]:
             out.append(current.strip())
             current = ""
     return out
+
+
+def _revive(conn: sqlite3.Connection, sql: str, args: tuple, job_id: int) -> sqlite3.Cursor:
+    """Run an UPDATE that makes a job live again. If its dedup_key went to a newer live job
+    meanwhile, that job keeps the key and this one is revived without it."""
+    try:
+        return conn.execute(sql, args)
+    except sqlite3.IntegrityError:
+        conn.execute("UPDATE jobs SET dedup_key = NULL WHERE id = ?", (job_id,))
+        return conn.execute(sql, args)
 
 
 def _last_id(conn: sqlite3.Connection) -> int:
