@@ -10,9 +10,12 @@ with q.claim() as item:
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pq_core.errors import (
+    ConnectionLost,
     DiskFull,
     InvalidValue,
     ItemNotFound,
@@ -22,18 +25,35 @@ from pq_core.errors import (
     PayloadTooLarge,
     QueueError,
     SchemaTooNew,
+    StoreCorrupt,
     StoreError,
     StoreLocked,
     StoreNotFound,
     StoreReadOnly,
 )
 from pq_core.manager import Manager
-from pq_core.model import Event, Item, QueueStats, Stats, Status, SweepReport, Worker
-from pq_core.queue import Queue
+from pq_core.model import (
+    CheckReport,
+    ErrorGroup,
+    Event,
+    EventKind,
+    Item,
+    QueueStats,
+    Stats,
+    Status,
+    SweepReport,
+    Worker,
+)
+from pq_core.queue import Consumer, Queue
 
 __all__ = [
+    "CheckReport",
+    "ConnectionLost",
+    "Consumer",
     "DiskFull",
+    "ErrorGroup",
     "Event",
+    "EventKind",
     "InvalidValue",
     "Item",
     "ItemNotFound",
@@ -50,6 +70,7 @@ __all__ = [
     "SchemaTooNew",
     "Stats",
     "Status",
+    "StoreCorrupt",
     "StoreError",
     "StoreLocked",
     "StoreNotFound",
@@ -61,7 +82,7 @@ __all__ = [
 ]
 
 
-def _checked(durability: str, busy_timeout: float) -> float:
+def _checked(durability: str, busy_timeout: Any) -> float:
     """Validate the store options every backend takes; the busy timeout in seconds."""
     from pq_core.model import parse_duration
 
@@ -71,11 +92,11 @@ def _checked(durability: str, busy_timeout: float) -> float:
 
 
 class SQLitePersistentQueue(Queue):
-    """A queue in a SQLite file (created, mode 0600, if missing).
+    """A queue in a SQLite file (created, mode 0600, if missing and `create` is true).
 
     Options: queue, durability ("full": a put that returned survives power loss; "normal":
     survives any process crash), lease, max_attempts, max_payload_bytes, busy_timeout (s),
-    read_only."""
+    read_only, create, mode (of a new store file), heartbeat, clock (the store's time)."""
 
     def __init__(
         self,
@@ -83,22 +104,41 @@ class SQLitePersistentQueue(Queue):
         queue: str = "default",
         *,
         durability: str = "full",
-        busy_timeout: float = 30.0,
+        busy_timeout: Any = 30.0,
         read_only: bool = False,
+        create: bool = True,
+        mode: int = 0o600,
+        clock: Callable[[], float] = time.time,
         **options: Any,
     ) -> None:
         from pq_core.store.sqlite import SQLiteStore
 
         timeout = _checked(durability, busy_timeout)
-        store = SQLiteStore(path, durability=durability, busy_timeout=timeout, read_only=read_only)
+        if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o777:
+            raise InvalidValue(f"mode must be file permission bits such as 0o600, not {mode!r}")
+        if mode & 0o600 != 0o600:
+            raise InvalidValue(f"mode {mode:#o} must let the owner read and write the store")
+        if not callable(clock):
+            raise InvalidValue(f"clock must be a function giving epoch seconds, not {clock!r}")
+        store = SQLiteStore(
+            path,
+            durability=durability,
+            busy_timeout=timeout,
+            read_only=bool(read_only),
+            create=bool(create),
+            mode=mode,
+            clock=clock,
+        )
         super().__init__(store, queue, **options)
 
 
 class PostgresPersistentQueue(Queue):
-    """A queue in a PostgreSQL database (`postgresql://user@host/db`); needs `pq[postgres]`.
+    """A queue in a PostgreSQL database (`postgresql://user@host/db`, `?schema=NAME` for a
+    store of its own in that schema); needs the `postgres` extra.
 
-    Same options and semantics as SQLitePersistentQueue; durability follows the server's
-    own settings (synchronous_commit)."""
+    Same options and semantics as SQLitePersistentQueue, except that the server's clock decides
+    every lease, delay and age (`clock` only paces this client's own timers) and durability
+    follows the server's own settings (synchronous_commit)."""
 
     def __init__(
         self,
@@ -106,22 +146,31 @@ class PostgresPersistentQueue(Queue):
         queue: str = "default",
         *,
         durability: str = "full",
-        busy_timeout: float = 30.0,
+        busy_timeout: Any = 30.0,
         read_only: bool = False,
+        create: bool = True,
+        clock: Callable[[], float] | None = None,
         **options: Any,
     ) -> None:
         from pq_core.store.postgres import PostgresStore
 
         timeout = _checked(durability, busy_timeout)
-        super().__init__(
-            PostgresStore(url, busy_timeout=timeout, read_only=read_only), queue, **options
+        store = PostgresStore(
+            url, busy_timeout=timeout, read_only=bool(read_only), create=bool(create)
         )
+        super().__init__(store, queue, clock=clock, **options)
+
+
+def is_url(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
 
 
 def open(target: str | os.PathLike[str], **options: Any) -> Queue:  # noqa: A001 - the API's name
     """Open a queue: a path means a SQLite store, a postgresql:// URL a PostgreSQL one."""
     text = os.fspath(target)
-    if isinstance(text, str) and text.startswith(("postgresql://", "postgres://")):
+    if not isinstance(text, str):
+        raise InvalidValue(f"a store is a path or a postgresql:// URL, not {target!r}")
+    if is_url(text):
         return PostgresPersistentQueue(text, **options)
     return SQLitePersistentQueue(text, **options)
 

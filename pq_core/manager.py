@@ -1,37 +1,39 @@
-"""The manager: takes back jobs whose consumer crashed or whose lease ran out, dead-letters the
-exhausted ones, records what it did, and keeps the store tidy.
+"""The manager: takes back jobs whose lease ran out or whose consumer is provably gone,
+dead-letters the exhausted ones, records what it did, and keeps the store tidy.
 
-The decision "a job that was not finished goes back to ready, or to dead once it has used its
-attempts" lives here, in `after_failure`, and nowhere else.
+The decision "a job taken back goes to ready, or to dead once it has used its attempts" is
+`decide` here; what a failure costs is `retry.after_failure`, shared with the consumers.
+A job whose consumer is alive and whose lease has not run out is never taken back: the lease
+a consumer is told is the one enforced. `lease_timeout` is a ceiling the store applies to every
+claim and heartbeat, so `item.lease_expires_at` is always the truth.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pq_core import identity
-from pq_core.errors import InvalidValue
-from pq_core.model import Duration, Status, SweepReport, parse_duration, positive_int
-from pq_core.queue import Queue
-from pq_core.store.base import Held, WorkerRow
+from pq_core.errors import ConnectionLost, InvalidValue, StoreLocked
+from pq_core.model import Duration, SweepReport, parse_duration, positive_int
+from pq_core.queue import EVENT_RETENTION, Queue
+from pq_core.retry import after_failure
+from pq_core.store.base import Held, Verdict
 
-_MAINTAIN_EVERY = 12  # sweeps between WAL checkpoints and pruning
-_FORGET_AFTER = 7 * 86400.0  # drop worker registrations not heard from in a week
+MAINTAIN_EVERY = 12  # sweeps between housekeeping passes
+WORKER_RETENTION = 3600.0  # registrations not heard from in an hour are forgotten
+LEASE_EXPIRED = "lease expired"
 
-
-def after_failure(attempts: int, max_attempts: int) -> Status:
-    """Where an unfinished job goes: dead once it has had max_attempts attempts, else ready."""
-    return Status.DEAD if attempts >= max_attempts else Status.READY
+log = logging.getLogger("pq.manager")
 
 
 class Manager:
-    """Watches one store (every queue in it). Several managers may run at once: each sweep is
-    one transaction under the write lock, so no job is taken back or counted twice."""
+    """Watches one store (every queue in it). Several managers may run at once: each sweep
+    locks the jobs it takes back, so no job is taken back or counted twice."""
 
     def __init__(
         self,
@@ -40,14 +42,17 @@ class Manager:
         max_attempts: int | None = None,
         interval: Duration = 5,
         *,
+        event_retention: Duration = EVENT_RETENTION,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.queue = queue
         self.store = queue.store
-        # Beyond each claim's own lease: a job not heartbeat for this long is taken back too.
+        # The longest lease any claim or heartbeat gets (the design notes' lease timeout).
         self.lease_timeout = (
             None if lease_timeout is None else parse_duration(lease_timeout, "lease_timeout")
         )
+        if self.lease_timeout is not None and self.lease_timeout <= 0:
+            raise InvalidValue(f"lease_timeout must be more than 0 seconds, not {lease_timeout!r}")
         # Caps each job's own max_attempts when given.
         self.max_attempts = (
             None if max_attempts is None else positive_int(max_attempts, "max_attempts")
@@ -55,76 +60,81 @@ class Manager:
         self.interval = parse_duration(interval, "interval")
         if self.interval <= 0:
             raise InvalidValue(f"interval must be more than 0 seconds, not {interval!r}")
+        self.event_retention = parse_duration(event_retention, "event_retention")
         self.clock = clock or queue.clock
         self.actor = f"manager {identity.short(identity.worker_id())}"
         self._stop = threading.Event()
         self._sweeps = 0
+        self._cap_set = False
+
+    def decide(self, held: Sequence[Held], gone: frozenset[str]) -> list[Verdict]:
+        """What becomes of jobs taken back: ready at once, or dead once out of attempts."""
+        out = []
+        for h in held:
+            limit = (
+                h.max_attempts
+                if self.max_attempts is None
+                else min(h.max_attempts, self.max_attempts)
+            )
+            reason = (
+                f"worker {identity.short(h.worker)} is gone" if h.worker in gone else LEASE_EXPIRED
+            )
+            out.append(Verdict(h, after_failure(h.attempts, limit).value, reason))
+        return out
 
     def sweep(self) -> SweepReport:
         """One pass: take back expired and crashed claims, dead-letter the exhausted ones,
         record it as events. Returns what changed."""
-        now = self.clock()
+        if not self._cap_set:
+            self.store.set_lease_cap(self.lease_timeout)
+            self._cap_set = True
         self._sweeps += 1
         checkpointed = False
-        if self._sweeps % _MAINTAIN_EVERY == 1:
-            checkpointed = self.store.maintain(now)
-            self.store.forget_workers(now - _FORGET_AFTER)
-        if not self._taken_back(now):  # a cheap look first, so an idle sweep takes no lock
+        if self._sweeps % MAINTAIN_EVERY == 1:
+            checkpointed = self.store.maintain(self.event_retention, WORKER_RETENTION)
+        gone = frozenset(w for w in self.store.holders() if identity.is_gone(w))
+        if not gone and not self.store.expired():  # a cheap look first: an idle sweep locks nothing
             return SweepReport(checkpointed=checkpointed)
-        with self.store.transaction():
-            taken = self._taken_back(now)  # again, under the write lock
-            report = self._settle(taken, now)
-        return SweepReport(report[0], report[1], report[2], checkpointed)
-
-    def _taken_back(self, now: float) -> dict[int, tuple[Held, str]]:
-        stale = None if self.lease_timeout is None else now - self.lease_timeout
-        taken = {h.id: (h, "lease expired") for h in self.store.held(now, stale)}
-        gone = [w for w in self.store.holders() if identity.is_gone(w)]
-        for h in self.store.held_by(gone) if gone else ():
-            taken[h.id] = (h, f"worker {identity.short(h.worker)} is gone")
-        return taken
-
-    def _settle(self, taken: dict[int, tuple[Held, str]], now: float) -> tuple[int, int, int]:
-        groups: dict[tuple[str, str, Status], list[int]] = defaultdict(list)
-        for held, reason in taken.values():
-            limit = held.max_attempts
-            if self.max_attempts is not None:
-                limit = min(limit, self.max_attempts)
-            groups[(held.queue, reason, after_failure(held.attempts, limit))].append(held.id)
-        requeued = dead = 0
-        for (queue, reason, status), ids in sorted(groups.items()):
-            ready_ids = ids if status == Status.READY else []
-            dead_ids = ids if status == Status.DEAD else []
-            self.store.settle(ready_ids, dead_ids, now, f"taken back by the manager: {reason}")
-            if status == Status.READY:
-                requeued += len(ids)
-                detail = f"requeued {len(ids)} job(s): {reason}"
-                self.store.record(now, queue, "requeue", self.actor, detail, ids)
-            else:
-                dead += len(ids)
-                detail = f"dead-lettered {len(ids)} job(s) out of attempts: {reason}"
-                self.store.record(now, queue, "dead", self.actor, detail, ids)
-        gone = {h.worker for h, reason in taken.values() if reason != "lease expired"}
-        for worker in gone:
-            self.store.stop_worker(worker, "consumer", now)
-        return requeued, dead, len(gone)
+        verdicts = self.store.take_back(
+            sorted(gone), lambda held: self.decide(held, gone), self.actor
+        )
+        requeued = sum(1 for v in verdicts if v.status == "ready")
+        crashed = {v.held.worker for v in verdicts if v.reason != LEASE_EXPIRED}
+        for worker in crashed:
+            self.store.stop_worker(worker, "consumer", None, False)  # type: ignore[arg-type]
+        report = SweepReport(requeued, len(verdicts) - requeued, len(crashed), checkpointed)
+        if report.changed:
+            log.info(
+                "sweep: requeued %d, dead-lettered %d, crashed workers %d",
+                report.requeued, report.dead, report.crashed_workers,
+            )  # fmt: skip
+        return report
 
     def run(self, *, sweeps: int | None = None) -> None:
-        """Sweep every `interval` until stop(), SIGINT or SIGTERM (or `sweeps` passes).
-        A stop() that came before run() began makes it return at once."""
+        """Sweep every `interval` until stop(), SIGINT or SIGTERM (or `sweeps` passes). A lost
+        connection or a busy store is retried with a back-off; the loop carries on. A stop()
+        that came before run() began makes it return at once."""
         restore = self._install_signals()
         me = identity.worker_id()
-        now = self.clock()
-        start = me.rsplit(":", 2)[2]
-        self.store.register(
-            WorkerRow(me, "manager", self.queue.name, identity.HOST,
-                      os.getpid(), start, now, now, False)
-        )  # fmt: skip
         done = 0
+        registered = False
+        trouble = 0.0
         try:
             while not self._stop.is_set():
-                self.sweep()
-                self.store.heartbeat_worker(me, "manager", self.clock())
+                try:
+                    if not registered:
+                        self.store.register(
+                            me, "manager", self.queue.name, identity.HOST, os.getpid()
+                        )
+                        registered = True
+                    self.sweep()
+                    self.store.heartbeat_worker(me, "manager", self.queue.name, 0)
+                    trouble = 0.0
+                except (ConnectionLost, StoreLocked) as exc:
+                    trouble = min(max(trouble * 2, 0.5), 30.0)
+                    log.warning("sweep failed, trying again in %.1f s: %s", trouble, exc)
+                    self._stop.wait(trouble)
+                    continue
                 done += 1
                 if sweeps is not None and done >= sweeps:
                     break
@@ -133,7 +143,7 @@ class Manager:
             self._stop.clear()  # used up here, not at the start, so an early stop counts
             restore()
             try:
-                self.store.stop_worker(me, "manager", self.clock())
+                self.store.stop_worker(me, "manager", self.queue.name, False)
             except Exception:
                 pass  # a stop must not fail because the store is busy
 

@@ -1,52 +1,77 @@
-"""The queue a user holds: producer, consumer and operator calls over a Store."""
+"""The queue a user holds: producer, consumer and operator calls over a Store.
+
+Everything here checks its input before the store is touched, turns rows into Items, and
+makes the queue's decisions (what a failure costs comes from `retry.py`). The store does each
+call in one transaction; a call never commits and then raises.
+"""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
-import json
 import os
 import secrets
+import signal
 import threading
 import time
+import traceback
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from types import TracebackType
 from typing import Any
 
 from pq_core import identity
-from pq_core.errors import (
-    InvalidValue,
-    ItemNotFound,
-    LeaseLost,
-    PayloadError,
-    PayloadTooLarge,
-)
+from pq_core import payload as codec
+from pq_core.errors import ConnectionLost, InvalidValue, ItemNotFound, LeaseLost, StoreLocked
+from pq_core.lease import LeaseKeeper
 from pq_core.model import (
-    MAX_INT,
+    MAX_COUNT,
+    CheckReport,
     Duration,
+    ErrorGroup,
     Event,
     Item,
     QueueStats,
     Stats,
     Status,
     Worker,
+    error_signature,
+    job_id,
     parse_duration,
     positive_int,
+    queue_name,
     to_datetime,
 )
-from pq_core.store.base import EventRow, NewJob, Row, Store, WorkerRow
+from pq_core.model import (
+    priority as checked_priority,
+)
+from pq_core.retry import after_failure, retry_delay
+from pq_core.store.base import EventRow, JobFilter, JobRow, NewJob, Outcome, Store
 
 DEFAULT_QUEUE = "default"
-_ALL = object()  # "this queue" default for operator calls that may also span every queue
-_SPARK_MINUTES = 30
-_WORKER_BEAT = 5.0  # seconds between a consumer's registry heartbeats
-_WORKER_STALE = 60.0  # a worker on another host not heard from for this long is shown as gone
-_MAX_ERROR = 4000
+THIS = object()  # "this queue" default for calls that may also span every queue (queue=None)
+SPARK_MINUTES = 30
+WORKER_BEAT = 5.0  # seconds between a consumer's registry heartbeats
+WORKER_STALE = 60.0  # a worker this process cannot see, silent this long, is shown as gone
+MAX_ERROR = 4000  # characters of an error kept (the end: a traceback ends with the exception)
+BATCH = 500  # jobs per transaction in bulk actions, so the store is never locked for long
+PURGE_BATCH = 5000
+EVENT_RETENTION = 30 * 86400.0
+DETACHED = "detached"
 
 
-def retry_delay(attempts: int) -> float:
-    """Back-off before a failed job is tried again: 1 s, 2 s, 4 s … capped at 5 minutes."""
-    return float(min(2 ** max(attempts - 1, 0), 300))
+def lease_seconds(value: Duration, name: str = "lease") -> float:
+    seconds = parse_duration(value, name)
+    if seconds <= 0:
+        raise InvalidValue(f"{name} must be more than 0 seconds, not {value!r}")
+    return seconds
+
+
+def error_text(exc: BaseException) -> str:
+    """What a failure records: the end of its traceback, which ends with `Type: message`."""
+    text = "".join(traceback.format_exception(exc)).strip()
+    return text[-MAX_ERROR:]
 
 
 class Queue:
@@ -60,26 +85,36 @@ class Queue:
         lease: Duration = 300,
         max_attempts: int = 3,
         max_payload_bytes: int = 10 * 1024 * 1024,
-        clock: Callable[[], float] = time.time,
+        heartbeat: bool = True,
+        clock: Callable[[], float] | None = None,
     ) -> None:
-        if not isinstance(queue, str) or not queue.strip():
-            raise InvalidValue(f"queue name must be a non-empty string, not {queue!r}")
         self.store = store
-        self.name = queue
-        self.lease = parse_duration(lease, "lease")
+        self.name = queue_name(queue)
+        self.lease = lease_seconds(lease)
         self.max_attempts = positive_int(max_attempts, "max_attempts")
-        self.max_payload_bytes = positive_int(max_payload_bytes, "max_payload_bytes")
-        self.clock = clock
+        self.max_payload_bytes = positive_int(max_payload_bytes, "max_payload_bytes", 2**40)
+        self.heartbeat_in_background = bool(heartbeat)
+        # The client's clock, for its own timers (registry heartbeats); the store's own clock
+        # decides every lease, delay and age.
+        self.clock = clock or getattr(store, "clock", time.time)
         self._stop = threading.Event()
         # Claims handed out by claim()/consume() and not yet left, and those of them the
         # caller settled itself; kept only while open, so a long-lived consumer stays small.
         self._open: set[tuple[int, str]] = set()
         self._settled: set[tuple[int, str]] = set()
+        self._consumers: weakref.WeakSet[Consumer] = weakref.WeakSet()
         self._registered_pid = 0
         self._last_beat = 0.0
+        self._finished: collections.deque[float] = collections.deque()  # acks, monotonic
+        self._keeper = LeaseKeeper(self._extend, self._beat)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.store.location} queue={self.name!r}>"
+
+    @property
+    def location(self) -> str:
+        """The store's path, or its URL without the password: safe to print."""
+        return self.store.location
 
     def __enter__(self) -> Queue:
         return self
@@ -88,16 +123,20 @@ class Queue:
         self.close()
 
     def close(self) -> None:
-        """Note a clean stop of this consumer and close this thread's connection."""
-        if self._registered_pid and not self.store.read_only:
+        """Put back any job a consume() loop still holds, forget this consumer's registration
+        and close this thread's connection."""
+        for consumer in list(self._consumers):
+            consumer.close()
+        self._keeper.close()
+        if self._registered_pid == os.getpid() and not self.store.read_only:
             try:
-                self.store.stop_worker(identity.worker_id(), "consumer", self.clock())
+                self.store.stop_worker(identity.worker_id(), "consumer", self.name, True)
             except Exception:
-                pass  # closing must not fail because the store is busy
+                pass  # closing must not fail because the store is busy or gone
         self._registered_pid = 0  # a claim after close registers this consumer again
         self.store.close()
 
-    # -- producer ----------------------------------------------------------------------------
+    # -- producer ------------------------------------------------------------------------------
 
     def put(
         self,
@@ -110,21 +149,19 @@ class Queue:
     ) -> int:
         """Store one job and return its id once it is durable. With a dedup_key that a live
         job of this queue holds, store nothing and return that job's id."""
-        now = self.clock()
-        job = self._new_job(payload, priority, delay, max_attempts, dedup_key, now)
-        return self.store.insert([job], now)[0]
+        job = self._new_job(payload, priority, delay, max_attempts, dedup_key)
+        return self.store.insert([job])[0]
 
     def put_many(self, payloads: Iterable[Any], **options: Any) -> list[int]:
         """Store every payload (same options for all) in one transaction; all or none."""
-        now = self.clock()
         priority, delay = options.pop("priority", 0), options.pop("delay", 0)
         max_attempts, dedup_key = options.pop("max_attempts", None), options.pop("dedup_key", None)
         if options:
             raise InvalidValue(f"unknown option(s) for put_many: {', '.join(sorted(options))}")
         if dedup_key is not None:
             raise InvalidValue("put_many takes no dedup_key: use put for deduplicated jobs")
-        jobs = [self._new_job(p, priority, delay, max_attempts, None, now) for p in payloads]
-        return self.store.insert(jobs, now) if jobs else []
+        jobs = [self._new_job(p, priority, delay, max_attempts, None) for p in payloads]
+        return self.store.insert(jobs) if jobs else []
 
     def _new_job(
         self,
@@ -133,75 +170,75 @@ class Queue:
         delay: Duration,
         max_attempts: int | None,
         dedup_key: str | None,
-        now: float,
     ) -> NewJob:
-        encoding, value = self._encode(payload)
-        if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > MAX_INT:
-            raise InvalidValue(f"priority must be a whole number (64-bit), not {priority!r}")
-        wait = parse_duration(delay, "delay") if delay else 0.0
+        encoding, value = codec.encode(payload, self.max_payload_bytes)
+        wait = parse_duration(delay, "delay")
         attempts = self.max_attempts if max_attempts is None else max_attempts
         positive_int(attempts, "max_attempts")
-        if dedup_key is not None and not isinstance(dedup_key, str):
-            raise InvalidValue(f"dedup_key must be a string, not {dedup_key!r}")
-        return NewJob(self.name, value, encoding, priority, attempts, now + wait, dedup_key)
-
-    def _encode(self, payload: Any) -> tuple[str, str | bytes]:
-        if isinstance(payload, str):
-            encoding, value, size = "str", payload, len(payload)
-            if size * 4 > self.max_payload_bytes:  # exact only when it could matter
-                size = len(payload.encode("utf-8", "surrogatepass"))
-        elif isinstance(payload, bytes | bytearray | memoryview):
-            encoding, value = "bytes", bytes(payload)
-            size = len(value)
-        else:
+        if dedup_key is not None:
+            if not isinstance(dedup_key, str) or not dedup_key:
+                raise InvalidValue(f"dedup_key must be a non-empty string, not {dedup_key!r}")
             try:
-                value = json.dumps(payload, ensure_ascii=False, allow_nan=False)
-            except (TypeError, ValueError) as exc:
-                raise PayloadError(
-                    f"payload of type {type(payload).__name__} is not str, bytes or "
-                    f"JSON-serialisable: {exc}"
-                ) from None
-            encoding, size = "json", len(value.encode("utf-8", "surrogatepass"))
-        if size > self.max_payload_bytes:
-            raise PayloadTooLarge(
-                f"payload is {size} bytes, over max_payload_bytes={self.max_payload_bytes}"
-            )
-        return encoding, value
+                dedup_key.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidValue(f"dedup_key {dedup_key!r} is not valid text") from None
+        return NewJob(
+            self.name, value, encoding, checked_priority(priority), attempts, wait, dedup_key
+        )
 
-    # -- consumer ----------------------------------------------------------------------------
+    # -- consumer ------------------------------------------------------------------------------
 
-    def get(self, timeout: Duration | None = None, *, lease: Duration | None = None) -> Item | None:
+    def get(
+        self,
+        timeout: Duration | None = None,
+        *,
+        lease: Duration | None = None,
+        detach: bool = False,
+    ) -> Item | None:
         """Claim the next ready job under a lease, or return None when nothing is ready.
-        With a timeout, wait up to that long for one (woken soon after another process puts)."""
+        With a timeout, wait up to that long for one (woken soon after another process puts).
+        `detach=True` claims for a process that will exit while the job is still held (a shell
+        script's `pq get`): only its lease decides when it comes back."""
         lease_s = self._lease_seconds(lease)
         if timeout is None:
-            claimed = self._claim(1, lease_s)
+            claimed = self._claim(1, lease_s, detach=detach)
             return claimed[0] if claimed else None
         deadline = time.monotonic() + parse_duration(timeout, "timeout")
-        while True:
-            claimed = self._claim(1, lease_s)
-            if claimed:
-                return claimed[0]
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self._beat()
-            self.store.wait(self.name, min(left, 1.0))
+        try:
+            while True:
+                claimed = self._claim(1, lease_s, detach=detach)
+                if claimed:
+                    return claimed[0]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._beat()
+                self.store.wait(self.name, min(left, 1.0))
+        finally:
+            self.store.quiet()
 
     def get_many(self, n: int, *, lease: Duration | None = None) -> list[Item]:
         """Claim up to n ready jobs in one transaction (never blocks)."""
         return self._claim(positive_int(n, "n"), self._lease_seconds(lease))
 
     def _lease_seconds(self, lease: Duration | None) -> float:
-        return self.lease if lease is None else parse_duration(lease, "lease")
+        return self.lease if lease is None else lease_seconds(lease)
 
-    def _claim(self, limit: int, lease: float, ack: Sequence[tuple[int, str]] = ()) -> list[Item]:
-        self._register()
-        now = self.clock()
+    def _claim(
+        self,
+        limit: int,
+        lease: float,
+        ack: Sequence[tuple[int, str]] = (),
+        detach: bool = False,
+    ) -> list[Item]:
+        worker = f"{DETACHED}:{identity.short(identity.worker_id())}" if detach else None
+        if worker is None:
+            self._register()
+            worker = identity.worker_id()
         token = secrets.token_hex(8)
-        rows = self.store.claim(
-            self.name, limit, now, now + lease, identity.worker_id(), token, ack
-        )
+        rows, outcomes = self.store.claim(self.name, limit, lease, worker, token, ack)
+        if ack:
+            self._note_finished(sum(1 for o in outcomes if o == Outcome.CHANGED))
         self._beat()  # a busy consumer is heard from too, at most every few seconds
         return [self._item(r, claimed=True) for r in rows]
 
@@ -209,200 +246,239 @@ class Queue:
         pid = os.getpid()
         if self._registered_pid == pid:
             return
-        now = self.clock()
-        host_pid = identity.worker_id().rsplit(":", 2)
-        self.store.register(
-            WorkerRow(
-                identity.worker_id(), "consumer", self.name, identity.HOST,
-                pid, host_pid[2], now, now, False,
-            )
-        )  # fmt: skip
+        self.store.register(identity.worker_id(), "consumer", self.name, identity.HOST, pid)
         self._registered_pid = pid
-        self._last_beat = now
+        self._last_beat = self.clock()
         self._open.clear()
         self._settled.clear()
 
     def _beat(self) -> None:
         now = self.clock()
-        if now - self._last_beat >= _WORKER_BEAT and self._registered_pid:
+        if now - self._last_beat >= WORKER_BEAT and self._registered_pid == os.getpid():
             self._last_beat = now
-            self.store.heartbeat_worker(identity.worker_id(), "consumer", now)
+            recent = time.monotonic() - 60
+            while self._finished and self._finished[0] < recent:
+                self._finished.popleft()
+            self.store.heartbeat_worker(
+                identity.worker_id(), "consumer", self.name, len(self._finished)
+            )
+
+    def _note_finished(self, n: int) -> None:
+        now = time.monotonic()
+        self._finished.extend([now] * min(n, 100_000))
 
     def done(self, item: Item) -> None:
-        """Mark a claimed job done. If its lease ran out but nobody claimed it again, it is still
-        marked done; if another consumer holds it now, raise LeaseLost and change nothing."""
-        self._settle_outcomes([item], self.store.complete([_claim_of(item)], self.clock()))
+        """Mark a claimed job done. If its lease ran out but nobody claimed it since, it is
+        still marked done; if it was claimed again since, raise LeaseLost and change nothing."""
+        self._check_outcomes([item], self.store.complete([_claim_of(item)]))
 
     def done_many(self, items: Sequence[Item]) -> None:
-        """Mark several claimed jobs done in one transaction. Jobs another consumer now holds
-        are left alone and reported by one LeaseLost after the others are committed."""
+        """Mark several claimed jobs done in one transaction. Jobs claimed again since are left
+        alone and reported by one LeaseLost after the others are committed."""
         if items:
-            outcomes = self.store.complete([_claim_of(i) for i in items], self.clock())
-            self._settle_outcomes(items, outcomes)
+            self._check_outcomes(items, self.store.complete([_claim_of(i) for i in items]))
 
-    def _settle_outcomes(self, items: Sequence[Item], outcomes: Sequence[str]) -> None:
+    def _check_outcomes(self, items: Sequence[Item], outcomes: Sequence[Outcome]) -> None:
         lost, missing = [], []
         for item, outcome in zip(items, outcomes, strict=True):
             self._note_settled(_claim_of(item))
-            if outcome == "lost":
+            if outcome == Outcome.LOST:
                 lost.append(item.id)
-            elif outcome == "missing":
+            elif outcome == Outcome.MISSING:
                 missing.append(item.id)
+        self._note_finished(sum(1 for o in outcomes if o == Outcome.CHANGED))
         if missing:
-            raise ItemNotFound(f"job(s) {_ids(missing)} no longer exist in {self.store.location}")
+            raise ItemNotFound(f"job(s) {_ids(missing)} no longer exist in {self.location}")
         if lost:
             raise LeaseLost(
-                f"job(s) {_ids(lost)}: the lease ran out and another consumer holds it now; "
-                "nothing changed"
+                f"job(s) {_ids(lost)}: claimed again since this claim (or never claimed with "
+                "this token); nothing changed"
             )
 
     def fail(
         self, item: Item, error: str | None = None, *, retry_in: Duration | None = None
     ) -> Status:
         """Give a claimed job back: ready again after a back-off, or dead once it has had
-        max_attempts attempts. Returns the status it went to."""
-        from pq_core.manager import after_failure
-
+        max_attempts attempts. Returns the status it went to (or, if it was no longer held
+        and nobody claimed it since, the status it is in)."""
         claim = _claim_of(item)
-        now = self.clock()
         status = after_failure(item.attempts, item.max_attempts)
         delay = retry_delay(item.attempts) if retry_in is None else parse_duration(retry_in)
-        text = None if error is None else str(error)[-_MAX_ERROR:]
-        with self.store.transaction():
-            outcome = self.store.fail(claim[0], claim[1], now, status, now + delay, text)
-            if outcome == "done":
-                kind = "dead" if status == Status.DEAD else "failed"
-                detail = f"attempt {item.attempts}/{item.max_attempts}: {text or 'failed'}"
-                self.store.record(now, self.name, kind, identity.worker_id(), detail, [item.id])
+        text = None if error is None else str(error)[-MAX_ERROR:]
+        outcome, now_status = self.store.fail(
+            claim[0], claim[1], status.value, delay, text, error_signature(text or "failed"),
+            identity.worker_id(),
+        )  # fmt: skip
         self._note_settled(claim)
-        if outcome == "lost":
+        if outcome == Outcome.LOST:
             raise LeaseLost(
-                f"job {item.id}: the lease ran out and another consumer holds it now; "
-                "nothing changed"
+                f"job {item.id}: claimed again since this claim (or never claimed with this "
+                "token); nothing changed"
             )
-        if outcome == "missing":
-            raise ItemNotFound(f"job {item.id} no longer exists in {self.store.location}")
-        if outcome == "done":
-            return status
-        row = self.store.row(item.id)  # settled meanwhile (requeued, done, dead): say where
-        if row is None:
-            raise ItemNotFound(f"job {item.id} no longer exists in {self.store.location}")
-        return Status(row[4])
+        if outcome == Outcome.MISSING or now_status is None:
+            raise ItemNotFound(f"job {item.id} no longer exists in {self.location}")
+        return Status(now_status)
+
+    def heartbeat(self, item: Item, *, lease: Duration | None = None) -> Item:
+        """Extend a held claim's lease (by the lease it was granted, or `lease`). Returns the
+        item with its new lease; LeaseLost if the claim is no longer held."""
+        claim = _claim_of(item)
+        if lease is None and item.lease_expires_at is not None:
+            length = max(item.lease_expires_at.timestamp() - item.updated_at.timestamp(), 0.001)
+        else:
+            length = self._lease_seconds(lease)
+        outcome, lease_times = self.store.extend(claim[0], claim[1], length)
+        if outcome == Outcome.MISSING:
+            raise ItemNotFound(f"job {item.id} no longer exists in {self.location}")
+        if outcome != Outcome.CHANGED or lease_times is None:
+            raise LeaseLost(f"job {item.id}: this claim is no longer held; it may run elsewhere")
+        self._beat()
+        now, expires = lease_times
+        return dataclasses.replace(
+            item, lease_expires_at=to_datetime(expires), updated_at=to_datetime(now)
+        )
+
+    _extend = heartbeat  # what the lease keeper calls
+
+    def release(self, item: Item) -> None:
+        """Put a held job back to ready at once without counting the attempt (a consumer that
+        is stopping before it started the work). LeaseLost if it was claimed again since."""
+        claim = _claim_of(item)
+        outcome = self.store.release(*claim)
+        self._note_settled(claim)
+        if outcome == Outcome.LOST:
+            raise LeaseLost(f"job {item.id}: claimed again since this claim; nothing changed")
+        if outcome == Outcome.MISSING:
+            raise ItemNotFound(f"job {item.id} no longer exists in {self.location}")
 
     def _note_settled(self, claim: tuple[int, str]) -> None:
         if claim in self._open:
             self._settled.add(claim)
 
-    def heartbeat(self, item: Item, *, lease: Duration | None = None) -> Item:
-        """Extend a held claim's lease (by the lease it was claimed with, or `lease`).
-        Returns the item with its new lease; LeaseLost if the claim is no longer held."""
-        claim = _claim_of(item)
-        now = self.clock()
-        if lease is None and item.lease_expires_at is not None:
-            length = max(item.lease_expires_at.timestamp() - item.updated_at.timestamp(), 1.0)
-        else:
-            length = self._lease_seconds(lease)
-        if not self.store.extend(claim[0], claim[1], now + length, now):
-            raise LeaseLost(f"job {item.id}: this claim is no longer held; it may run elsewhere")
-        self._beat()
-        return dataclasses.replace(
-            item, lease_expires_at=to_datetime(now + length), updated_at=to_datetime(now)
-        )
-
     @contextmanager
     def claim(
-        self, timeout: Duration | None = None, *, lease: Duration | None = None
+        self,
+        timeout: Duration | None = None,
+        *,
+        lease: Duration | None = None,
+        heartbeat: bool | None = None,
     ) -> Iterator[Item | None]:
-        """`with q.claim() as item:` claims a job (None if none is ready): done when the block
-        ends normally, failed with the exception's text when it raises (and re-raised)."""
+        """`with q.claim() as item:` claims a job (None if none is ready) and keeps its lease
+        alive while the block runs. Done when the block ends; failed when it raises (the
+        exception's type, message and traceback tail recorded; back-off; dead at max_attempts)
+        and re-raised; put back without costing an attempt on KeyboardInterrupt/SystemExit."""
         item = self.get(timeout, lease=lease)
         if item is None:
             yield None
             return
         claim = _claim_of(item)
+        keep = self.heartbeat_in_background if heartbeat is None else heartbeat
         self._open.add(claim)
+        if keep:
+            self._keeper.hold(item)
         try:
             try:
                 yield item
             except BaseException as exc:
+                self._keeper.forget(item)
                 if claim not in self._settled:
-                    self.fail(item, error=f"{type(exc).__name__}: {exc}")
+                    self._settle_after(item, exc)
                 raise
+            self._keeper.forget(item)
             if claim not in self._settled:
                 self.done(item)
         finally:
+            self._keeper.forget(item)
             self._open.discard(claim)
             self._settled.discard(claim)
 
+    def _settle_after(self, item: Item, exc: BaseException | None) -> None:
+        """Settle a job whose body ended abnormally: released on KeyboardInterrupt/SystemExit
+        (or a clean early exit, exc None), failed on any other exception."""
+        try:
+            if exc is None or isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+                self.release(item)
+            else:
+                self.fail(item, error=error_text(exc))
+        except (LeaseLost, ItemNotFound):
+            pass  # taken back, claimed elsewhere or removed meanwhile: nothing of ours to settle
+
     def consume(
-        self, *, lease: Duration | None = None, timeout: Duration | None = None
-    ) -> Iterator[Item]:
-        """Yield jobs until stop() (or, with a timeout, until none arrives for that long).
-        A job is done when the loop asks for the next one: its ack and the next claim share
-        one transaction. A job whose loop body raised or broke out is put back to ready."""
-        lease_s = self._lease_seconds(lease)
-        idle_limit = None if timeout is None else parse_duration(timeout, "timeout")
-        pause = 0.005
-        idle_since = time.monotonic()
-        ack: list[tuple[int, str]] = []
-        while True:
-            if self._stop.is_set():
-                if ack:
-                    self.store.complete(ack, self.clock())
-                self._stop.clear()  # used up here, not at the start, so an early stop counts
-                return
-            claimed = self._claim(1, lease_s, ack)
-            ack = []
-            if not claimed:
-                if idle_limit is not None and time.monotonic() - idle_since >= idle_limit:
-                    return
-                self._beat()
-                self.store.wait(self.name, pause)
-                pause = min(pause * 2, 0.25)
-                continue
-            item = claimed[0]
-            claim = _claim_of(item)
-            self._open.add(claim)
-            try:
-                yield item
-            except GeneratorExit:
-                if claim not in self._settled:
-                    self.store.release(claim[0], claim[1], self.clock())
-                raise
-            finally:
-                self._open.discard(claim)
-                settled = claim in self._settled
-                self._settled.discard(claim)
-            if not settled:
-                ack = [claim]
-            pause = 0.005
-            idle_since = time.monotonic()
+        self,
+        *,
+        lease: Duration | None = None,
+        timeout: Duration | None = None,
+        heartbeat: bool | None = None,
+        stop_signals: Iterable[int] = (),
+    ) -> Consumer:
+        """Jobs one at a time until stop() (or, with a timeout, until none arrives for that
+        long). A job is done when the loop asks for the next one: its ack and the next claim
+        share one transaction. Its lease is kept alive while the loop body runs.
+
+        Use it as `with q.consume() as jobs: for item in jobs: ...`: an exception in the body
+        then fails the job exactly as claim() does, KeyboardInterrupt/SystemExit or leaving
+        the loop early puts it back without costing an attempt, and the block never ends with
+        a job in progress. In a plain `for item in q.consume():` the loop cannot see why it was
+        left: a job in hand is then failed (an attempt, a back-off, dead at max_attempts).
+        `stop_signals=(signal.SIGTERM,)` makes those signals finish the job in hand, ack it
+        and stop (main thread only)."""
+        consumer = Consumer(
+            self,
+            self._lease_seconds(lease),
+            None if timeout is None else parse_duration(timeout, "timeout"),
+            self.heartbeat_in_background if heartbeat is None else heartbeat,
+            tuple(stop_signals),
+        )
+        self._consumers.add(consumer)
+        return consumer
 
     def stop(self) -> None:
         """Make consume() return after the job in hand, or at once if it has not begun yet
         (safe from a signal handler)."""
         self._stop.set()
 
-    # -- operator ----------------------------------------------------------------------------
+    # -- operator ------------------------------------------------------------------------------
 
     def stats(self) -> Stats:
-        """Counts per status for every queue in the store, the oldest ready job's age and done
-        per minute for the last 30 minutes. Reads counters and indexes, never the whole table."""
-        now = self.clock()
-        minute = int(now // 60)
-        since = minute - _SPARK_MINUTES + 1
+        """Counts per status for every queue that exists in the store (has jobs or is paused),
+        scheduled jobs, the oldest ready job's age, and done and failed per minute for the last
+        30 minutes. Reads counters and indexes, never the whole table. `stats()[name]` of a
+        queue that does not exist is all zero."""
+        raw = self.store.stats(SPARK_MINUTES + 1)
+        minute = int(raw.now // 60)
+        since = minute - SPARK_MINUTES + 1
+        names = {q for (q, _s), n in raw.counts.items() if n > 0} | set(raw.paused)
         queues: dict[str, QueueStats] = {}
-        with self.store.snapshot():
-            counts = self.store.counts()
-            names = sorted({q for q, _ in counts} | {self.name})
-            for name in names:
-                per_status = {s: counts.get((name, s.value), 0) for s in Status}
-                oldest = self.store.oldest_ready(name) if per_status[Status.READY] else None
-                done = self.store.done_per_minute(name, since)
-                spark = tuple(done.get(m, 0) for m in range(since, minute + 1))
-                age = None if oldest is None else max(now - oldest, 0.0)
-                queues[name] = QueueStats(name, per_status, age, spark)
-        return Stats(queues, to_datetime(now))
+        for name in sorted(names):
+            per_status = {s: raw.counts.get((name, s.value), 0) for s in Status}
+            oldest = raw.oldest_ready.get(name) if per_status[Status.READY] else None
+            queues[name] = QueueStats(
+                name,
+                per_status,
+                None if oldest is None else max(raw.now - oldest, 0.0),
+                tuple(raw.per_minute.get((name, "done", m), 0) for m in range(since, minute + 1)),
+                tuple(raw.per_minute.get((name, "failed", m), 0) for m in range(since, minute + 1)),
+                raw.scheduled.get(name, 0),
+                name in raw.paused,
+            )
+        return Stats(queues, to_datetime(raw.now))  # type: ignore[arg-type]
+
+    def _filter(
+        self,
+        status: Any,
+        queue: Any,
+        search: str | None = None,
+        error: str | None = None,
+        scheduled: bool | None = None,
+    ) -> JobFilter:
+        if search is not None and not isinstance(search, str):
+            raise InvalidValue(f"search must be text, not {search!r}")
+        if error is not None and not isinstance(error, str):
+            raise InvalidValue(f"error must be an error signature (text), not {error!r}")
+        if scheduled not in (None, True, False):
+            raise InvalidValue(f"scheduled must be True, False or None, not {scheduled!r}")
+        target = self.name if queue is THIS else None if queue is None else queue_name(queue)
+        return JobFilter(target, _statuses(status), search or None, error, scheduled)
 
     def items(
         self,
@@ -410,42 +486,48 @@ class Queue:
         limit: int = 100,
         offset: int = 0,
         *,
-        queue: Any = _ALL,
+        queue: Any = THIS,
         search: str | None = None,
+        error: str | None = None,
+        scheduled: bool | None = None,
         newest_first: bool = True,
+        after_id: int | None = None,
     ) -> list[Item]:
-        """One page of jobs of this queue (queue=None: every queue), newest first by default."""
-        statuses = _statuses(status)
-        if not isinstance(offset, int) or offset < 0:
+        """One page of jobs of this queue (queue=None: every queue), newest first by default.
+        `scheduled=True` gives only ready jobs not yet available, False leaves them out;
+        `error` a signature from errors(); `after_id` continues a listing after that job."""
+        where = self._filter(status, queue, search, error, scheduled)
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_COUNT:
             raise InvalidValue(f"offset must be a whole number of at least 0, not {offset!r}")
+        after = None if after_id is None else job_id(after_id)
         rows = self.store.rows(
-            self.name if queue is _ALL else queue,
-            statuses,
-            search or None,
-            positive_int(limit, "limit"),
-            offset,
-            newest_first,
+            where, positive_int(limit, "limit"), offset, bool(newest_first), after
         )
         return [self._item(r) for r in rows]
 
     def count(
-        self, status: str | Status | Sequence[str | Status] | None = None, *, queue: Any = _ALL
+        self,
+        status: str | Status | Sequence[str | Status] | None = None,
+        *,
+        queue: Any = THIS,
+        search: str | None = None,
+        error: str | None = None,
+        scheduled: bool | None = None,
     ) -> int:
-        """How many jobs of this queue (queue=None: every queue) have this status."""
-        target = self.name if queue is _ALL else queue
-        statuses = _statuses(status)
-        return sum(
-            n
-            for (q, s), n in self.store.counts().items()
-            if (target is None or q == target) and (not statuses or s in statuses)
-        )
+        """How many jobs of this queue (queue=None: every queue) match. From counters unless
+        a text search, error or scheduled filter asks for more."""
+        return self.store.count(self._filter(status, queue, search, error, scheduled))
 
-    def item(self, item_id: int) -> Item:
-        """One job, with its history of events (oldest first)."""
-        row = self.store.row(_as_id(item_id))
+    def item(self, item_id: int, *, queue: str | None = None) -> Item:
+        """One job, with its history (oldest first). With `queue`, a job of another queue is
+        not found."""
+        wanted = job_id(item_id)
+        row = self.store.row(wanted)
         if row is None:
-            raise ItemNotFound(f"no job {item_id} in {self.store.location}")
-        history = tuple(_event(e) for e in self.store.history(row[0]))
+            raise ItemNotFound(f"no job {item_id} in {self.location}")
+        if queue is not None and row.queue != queue:
+            raise ItemNotFound(f"job {wanted} is in queue {row.queue!r}, not {queue!r}")
+        history = tuple(_event(e) for e in self.store.history(wanted))
         return dataclasses.replace(self._item(row), history=history)
 
     def requeue(
@@ -454,89 +536,177 @@ class Queue:
         *,
         reset_attempts: bool = True,
         actor: str | None = None,
+        queue: str | None = None,
     ) -> int:
         """Put jobs that are not ready back to ready (attempts reset unless asked otherwise).
-        Returns how many changed; recorded as an event."""
+        Returns how many changed; recorded as an event. With `queue`, ids of another queue are
+        refused (ItemNotFound) and nothing changes."""
         wanted = _id_list(ids)
-        now = self.clock()
-        with self.store.transaction():
-            changed = self.store.requeue(wanted, now, reset_attempts)
-            for queue, ids in self._by_queue(changed).items():
-                detail = f"requeued {len(ids)} job(s): {_ids(ids)}"
-                self.store.record(now, queue, "requeue", actor or identity.user(), detail, ids)
-        return len(changed)
+        scope = None if queue is None else queue_name(queue)
+        return len(self.store.requeue(wanted, bool(reset_attempts), self._actor(actor), scope))
 
-    def _by_queue(self, ids: Sequence[int]) -> dict[str, list[int]]:
-        """Existing jobs among `ids`, grouped by the queue each is in (for their events)."""
-        groups: dict[str, list[int]] = {}
-        for job_id in dict.fromkeys(ids):
-            row = self.store.row(job_id)
-            if row is not None:
-                groups.setdefault(row[1], []).append(job_id)
-        return groups
-
-    def delete(self, ids: int | Item | Iterable[int | Item], *, actor: str | None = None) -> int:
+    def delete(
+        self,
+        ids: int | Item | Iterable[int | Item],
+        *,
+        actor: str | None = None,
+        queue: str | None = None,
+    ) -> int:
         """Remove jobs for good. Returns how many were removed; recorded as an event."""
         wanted = _id_list(ids)
-        now = self.clock()
-        with self.store.transaction():
-            groups = self._by_queue(wanted)
-            # Recorded first, so the event lists the jobs; deleting them then drops only
-            # their links to it (a deleted job has no history to show).
-            for queue, ids in groups.items():
-                detail = f"deleted {len(ids)} job(s): {_ids(ids)}"
-                self.store.record(now, queue, "delete", actor or identity.user(), detail, ids)
-            removed = self.store.delete([i for ids in groups.values() for i in ids])
-        return len(removed)
+        scope = None if queue is None else queue_name(queue)
+        return len(self.store.delete(wanted, self._actor(actor), scope))
+
+    def run_now(
+        self,
+        ids: int | Item | Iterable[int | Item],
+        *,
+        actor: str | None = None,
+        queue: str | None = None,
+    ) -> int:
+        """Make scheduled jobs (delayed or backing off) available at once; returns how many."""
+        wanted = _id_list(ids)
+        scope = None if queue is None else queue_name(queue)
+        return len(self.store.run_now(wanted, self._actor(actor), scope))
+
+    def requeue_matching(
+        self,
+        *,
+        status: Any = None,
+        search: str | None = None,
+        error: str | None = None,
+        scheduled: bool | None = None,
+        queue: Any = THIS,
+        reset_attempts: bool = True,
+        actor: str | None = None,
+    ) -> int:
+        """Requeue every job matching the filter, a few hundred per transaction."""
+        where = self._filter(status, queue, search, error, scheduled)
+        who = self._actor(actor)
+        return self._in_batches(
+            where, lambda ids: self.store.requeue(ids, bool(reset_attempts), who, None)
+        )
+
+    def delete_matching(
+        self,
+        *,
+        status: Any = None,
+        search: str | None = None,
+        error: str | None = None,
+        scheduled: bool | None = None,
+        queue: Any = THIS,
+        actor: str | None = None,
+    ) -> int:
+        """Delete every job matching the filter, a few hundred per transaction."""
+        where = self._filter(status, queue, search, error, scheduled)
+        who = self._actor(actor)
+        return self._in_batches(where, lambda ids: self.store.delete(ids, who, None))
+
+    def _in_batches(self, where: JobFilter, act: Callable[[list[int]], list[int]]) -> int:
+        done, after = 0, 0
+        while True:
+            ids = self.store.matching_ids(where, after, BATCH)
+            if not ids:
+                return done
+            done += len(act(ids))
+            after = ids[-1]
 
     def purge(
         self,
         older_than: Duration = 0,
         status: str | Status = Status.DONE,
         *,
-        queue: Any = _ALL,
+        queue: Any = THIS,
         dry_run: bool = False,
         actor: str | None = None,
     ) -> int:
-        """Remove jobs of `status` (default done) last changed at least `older_than` ago, in this
-        queue (queue=None: every queue). With dry_run, only count them."""
+        """Remove jobs of `status` (default done) last changed at least `older_than` ago, in
+        this queue (queue=None: every queue), a few thousand per transaction. With dry_run,
+        only count them."""
         age = parse_duration(older_than, "older_than")
-        state = Status.parse(status)
-        target = self.name if queue is _ALL else queue
-        now = self.clock()
+        state = Status.parse(status).value
+        target = self.name if queue is THIS else None if queue is None else queue_name(queue)
         if dry_run:
-            return self.store.purge(target, state.value, now - age, True)
-        with self.store.transaction():
-            n = self.store.purge(target, state.value, now - age, False)
-            if n:
-                detail = f"purged {n} {state.value} job(s) older than {_age_text(age)}"
-                self.store.record(
-                    now, target or "*", "purge", actor or identity.user(), detail, [], n
-                )
-        return n
+            return self.store.purge_count(target, state, age)
+        who = self._actor(actor)
+        removed = 0
+        while True:
+            n = self.store.purge(target, state, age, PURGE_BATCH, who)
+            removed += n
+            if n < PURGE_BATCH:
+                return removed
+
+    def errors(self, *, queue: Any = THIS, limit: int = 50) -> list[ErrorGroup]:
+        """Failed (backing off) and dead jobs grouped by error signature, biggest first."""
+        target = self.name if queue is THIS else None if queue is None else queue_name(queue)
+        return [
+            ErrorGroup(
+                r.signature, r.count, r.dead, r.count - r.dead,
+                to_datetime(r.newest_at), r.queues, r.example,  # type: ignore[arg-type]
+            )
+            for r in self.store.errors(target, positive_int(limit, "limit"))
+        ]  # fmt: skip
 
     def events(self, limit: int = 100, offset: int = 0, *, queue: str | None = None) -> list[Event]:
         """Manager and operator activity, newest first."""
-        return [_event(e) for e in self.store.events(queue, positive_int(limit, "limit"), offset)]
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_COUNT:
+            raise InvalidValue(f"offset must be a whole number of at least 0, not {offset!r}")
+        scope = None if queue is None else queue_name(queue)
+        return [_event(e) for e in self.store.events(scope, positive_int(limit, "limit"), offset)]
 
     def workers(self) -> list[Worker]:
-        """Registered consumers and managers, with whether each still looks alive."""
-        now = self.clock()
+        """Registered consumers and managers: whether each still looks alive, the jobs it holds
+        now, since when, and how many it finished in the last minute."""
+        view = self.store.workers()
+        held: dict[str, list[tuple[int, float]]] = collections.defaultdict(list)
+        for worker, job, claimed_at in view.held:
+            held[worker].append((job, claimed_at))
         out = []
-        for w in self.store.workers():
+        for w in view.workers:
             if w.stopped:
                 alive = False
-            elif w.host == identity.HOST:
+            elif identity.can_judge(w.id):
                 alive = not identity.is_gone(w.id)
             else:
-                alive = now - w.last_seen < _WORKER_STALE
+                alive = view.now - w.last_seen < WORKER_STALE
+            jobs = held.get(w.id, []) if w.kind == "consumer" else []
+            fresh = view.now - w.last_seen < WORKER_BEAT * 13
             out.append(
-                Worker(w.id, w.kind, w.queue, w.host, w.pid, to_datetime(w.started_at),
-                       to_datetime(w.last_seen), alive)
+                Worker(
+                    w.id, w.kind, w.queue, w.host, w.pid, to_datetime(w.started_at),
+                    to_datetime(w.last_seen), alive, tuple(j for j, _ in jobs),
+                    to_datetime(min(c for _, c in jobs)) if jobs else None,
+                    w.done_recent if alive and fresh else 0,
+                )  # type: ignore[arg-type]
             )  # fmt: skip
         return out
 
-    # -- the design notes' names -------------------------------------------------------------
+    def pause(self, *, actor: str | None = None) -> bool:
+        """Stop handing out this queue's jobs to every consumer (puts still succeed). False if
+        it already was paused. Recorded as an event."""
+        return self.store.set_paused(self.name, True, self._actor(actor))
+
+    def resume(self, *, actor: str | None = None) -> bool:
+        """Hand out this queue's jobs again. False if it was not paused."""
+        return self.store.set_paused(self.name, False, self._actor(actor))
+
+    def is_paused(self) -> bool:
+        return self.store.is_paused(self.name)
+
+    def check(self) -> CheckReport:
+        """Run the database's integrity check and compare the counters with the rows."""
+        problems = tuple(self.store.check())
+        return CheckReport(not problems, problems)
+
+    @staticmethod
+    def _actor(actor: str | None) -> str:
+        if actor is None:
+            return identity.user()
+        if not isinstance(actor, str):
+            raise InvalidValue(f"actor must be text, not {actor!r}")
+        return actor[:200]
+
+    # -- the design notes' names ---------------------------------------------------------------
 
     def put_item(self, payload: Any, **options: Any) -> int:
         return self.put(payload, **options)
@@ -548,63 +718,215 @@ class Queue:
     def update_item_status(self, item_id: int, status: str | Status) -> None:
         """Force a job's status by id, as the notes' consumer and manager did."""
         state = Status.parse(status)
-        now = self.clock()
-        with self.store.transaction():
-            if not self.store.set_status(_as_id(item_id), state.value, now):
-                raise ItemNotFound(f"no job {item_id} in {self.store.location}")
-            self.store.record(
-                now, self.name, f"set {state.value}", identity.user(),
-                f"job {item_id} set to {state.value}", [_as_id(item_id)],
-            )  # fmt: skip
+        if not self.store.set_status(job_id(item_id), state.value, identity.user()):
+            raise ItemNotFound(f"no job {item_id} in {self.location}")
 
     def update_job_status(self, item_id: int, status: str | Status = Status.DONE) -> None:
         self.update_item_status(item_id, status)
 
     def get_item_state(self) -> list[dict[str, Any]]:
         """The in-progress jobs of this queue with claim time and attempts."""
-        return [
-            {
-                "id": h.id,
-                "claimed_at": to_datetime(h.claimed_at),
-                "attempts": h.attempts,
-                "max_attempts": h.max_attempts,
-                "lease_expires_at": to_datetime(h.lease_expires_at),
-                "worker": h.worker,
-            }
-            for h in self.store.all_held()
-            if h.queue == self.name
-        ]
+        view = self.store.workers()
+        claimed = {job: at for _w, job, at in view.held}
+        out = []
+        for item in self.items(Status.IN_PROGRESS, limit=MAX_COUNT, newest_first=False):
+            out.append(
+                {
+                    "id": item.id,
+                    "claimed_at": to_datetime(claimed.get(item.id, item.updated_at.timestamp())),
+                    "attempts": item.attempts,
+                    "max_attempts": item.max_attempts,
+                    "lease_expires_at": item.lease_expires_at,
+                    "worker": item.worker,
+                }
+            )
+        return out
 
     def remove_item(self, item_id: int) -> bool:
         return self.delete([item_id]) == 1
 
     def get_all_items(self) -> list[dict[str, Any]]:
         """Every job of this queue as a dict, oldest first (for small queues and scripts)."""
-        out, offset = [], 0
+        out: list[dict[str, Any]] = []
+        after = None
         while True:
-            page = self.items(limit=1000, offset=offset, newest_first=False)
+            page = self.items(limit=1000, newest_first=False, after_id=after)
             out.extend(_as_dict(i) for i in page)
             if len(page) < 1000:
                 return out
-            offset += 1000
+            after = page[-1].id
 
-    # -- rows to items -----------------------------------------------------------------------
+    # -- rows to items -------------------------------------------------------------------------
 
     @staticmethod
-    def _item(row: Row, *, claimed: bool = False) -> Item:
+    def _item(row: JobRow, *, claimed: bool = False) -> Item:
         """An Item from a row. Only a claim's own Item carries the token: a job read by an
-        operator or a listing must not be able to settle the claim another consumer holds."""
-        (job_id, queue, payload, encoding, status, priority, attempts, max_attempts,
-         created, updated, available, lease, worker, error, dedup, token) = row  # fmt: skip
-        if encoding == "json":
-            payload = json.loads(payload)
-        elif encoding == "bytes" and isinstance(payload, str):
-            payload = payload.encode()
+        operator or a listing must not be able to settle the claim a consumer holds."""
         return Item(
-            job_id, queue, payload, Status(status), priority, attempts, max_attempts,
-            to_datetime(created), to_datetime(updated), to_datetime(available),
-            to_datetime(lease), worker, error, dedup, token if claimed else None,
+            row.id, row.queue, codec.decode(row.encoding, row.payload), Status(row.status),
+            row.priority, row.attempts, row.max_attempts,
+            to_datetime(row.created_at), to_datetime(row.updated_at),  # type: ignore[arg-type]
+            to_datetime(row.available_at), to_datetime(row.lease_expires_at),  # type: ignore[arg-type]
+            row.worker, row.last_error, row.dedup_key, row.token if claimed else None,
         )  # fmt: skip
+
+
+class Consumer:
+    """What consume() returns: iterate it for jobs; use it in a `with` block so that the end of
+    the block settles the job in hand by how the block ended."""
+
+    def __init__(
+        self,
+        queue: Queue,
+        lease: float,
+        idle_limit: float | None,
+        heartbeat: bool,
+        stop_signals: tuple[int, ...],
+    ) -> None:
+        self.queue = queue
+        self.lease = lease
+        self.idle_limit = idle_limit
+        self.heartbeat = heartbeat
+        self.stop_signals = stop_signals
+        self._in_hand: Item | None = None
+        self._ack: list[tuple[int, str]] = []
+        self._entered = False
+        self._iterating = False
+        self._restore: dict[int, Any] = {}
+
+    def __enter__(self) -> Consumer:
+        self._entered = True
+        self._install_signals()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self._drop_in_hand(exc, abandoned=False)
+            self._flush()
+        finally:
+            self._entered = False
+            self._restore_signals()
+
+    def close(self) -> None:
+        """Put back the job in hand (without costing an attempt) and ack the finished one."""
+        self._drop_in_hand(None, abandoned=False)
+        self._flush()
+
+    def __iter__(self) -> Iterator[Item]:
+        if self._iterating:
+            raise InvalidValue("this consume() is already being iterated")
+        if not self._entered:
+            self._install_signals()
+        return self._loop()
+
+    def _loop(self) -> Iterator[Item]:
+        q = self.queue
+        self._iterating = True
+        pause = 0.005
+        idle_since = time.monotonic()
+        trouble = 0.0
+        try:
+            while True:
+                if q._stop.is_set():
+                    self._flush()
+                    q._stop.clear()  # used up here, not at the start, so an early stop counts
+                    return
+                try:
+                    claimed = q._claim(1, self.lease, self._ack)
+                except (ConnectionLost, StoreLocked):
+                    # Keep the pending ack (a retry of an ack that did commit changes nothing)
+                    # and try again, backing off, until the store answers or stop() is called.
+                    trouble = min(max(trouble * 2, 0.1), 5.0)
+                    q._stop.wait(trouble)
+                    continue
+                trouble = 0.0
+                self._ack = []
+                if not claimed:
+                    idle = time.monotonic() - idle_since
+                    if self.idle_limit is not None and idle >= self.idle_limit:
+                        return
+                    q._beat()
+                    q.store.wait(q.name, pause)
+                    pause = min(pause * 2, 0.25)
+                    continue
+                item = claimed[0]
+                claim = _claim_of(item)
+                self._in_hand = item
+                q._open.add(claim)
+                if self.heartbeat:
+                    q._keeper.hold(item)
+                try:
+                    yield item
+                except GeneratorExit:
+                    if not self._entered:
+                        self._drop_in_hand(None, abandoned=True)
+                    raise
+                q._keeper.forget(item)
+                self._in_hand = None
+                q._open.discard(claim)
+                if claim in q._settled:
+                    q._settled.discard(claim)
+                else:
+                    self._ack = [claim]
+                pause = 0.005
+                idle_since = time.monotonic()
+        finally:
+            self._iterating = False
+            q.store.quiet()
+            if not self._entered:
+                self._restore_signals()
+
+    def _drop_in_hand(self, exc: BaseException | None, abandoned: bool) -> None:
+        item, self._in_hand = self._in_hand, None
+        if item is None:
+            return
+        q = self.queue
+        claim = _claim_of(item)
+        q._keeper.forget(item)
+        try:
+            if claim in q._settled:
+                return
+            if abandoned:
+                q.fail(
+                    item,
+                    error="the consume() loop was left with this job in hand (an exception or "
+                    "a break out of `for item in q.consume()`); use `with q.consume() as "
+                    "jobs:` to record the exception, or q.stop() to finish cleanly",
+                )
+            else:
+                q._settle_after(item, exc)
+        except (LeaseLost, ItemNotFound):
+            pass
+        finally:
+            q._open.discard(claim)
+            q._settled.discard(claim)
+
+    def _flush(self) -> None:
+        ack, self._ack = self._ack, []
+        if ack:
+            try:
+                self.queue.store.complete(ack)
+                self.queue._note_finished(len(ack))
+            except (LeaseLost, ItemNotFound):
+                pass
+
+    def _install_signals(self) -> None:
+        if not self.stop_signals or self._restore:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            raise InvalidValue("stop_signals works in the main thread only")
+        for sig in self.stop_signals:
+            self._restore[sig] = signal.signal(sig, lambda *_: self.queue.stop())
+
+    def _restore_signals(self) -> None:
+        restore, self._restore = self._restore, {}
+        for sig, old in restore.items():
+            signal.signal(sig, old)
 
 
 def _claim_of(item: Item) -> tuple[int, str]:
@@ -615,28 +937,20 @@ def _claim_of(item: Item) -> tuple[int, str]:
     return item.id, item.token
 
 
-def _as_id(value: Any) -> int:
-    if isinstance(value, Item):
-        return value.id
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_INT:
-        raise InvalidValue(f"job id must be a whole number (64-bit), not {value!r}")
-    return value
-
-
 def _id_list(ids: Any) -> list[int]:
     if isinstance(ids, int | str | Item):
-        return [_as_id(ids)]
-    return [_as_id(i) for i in ids]
+        return [job_id(ids)]
+    if not isinstance(ids, Iterable):
+        raise InvalidValue(f"expected job ids, not {ids!r}")
+    return list(dict.fromkeys(job_id(i) for i in ids))
 
 
-def _statuses(status: Any) -> list[str] | None:
+def _statuses(status: Any) -> tuple[str, ...] | None:
     if status is None:
         return None
     if isinstance(status, str | Status):
-        return [Status.parse(status).value]
-    return [Status.parse(s).value for s in status] or None
+        return (Status.parse(status).value,)
+    return tuple(dict.fromkeys(Status.parse(s).value for s in status)) or None
 
 
 def _ids(ids: Sequence[int]) -> str:
@@ -644,13 +958,11 @@ def _ids(ids: Sequence[int]) -> str:
     return shown + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
 
 
-def _age_text(seconds: float) -> str:
-    return str(timedelta(seconds=round(seconds)))
-
-
 def _event(e: EventRow) -> Event:
+    import json
+
     ids = tuple(json.loads(e.job_ids)) if e.job_ids else ()
-    return Event(e.id, to_datetime(e.at), e.queue, e.kind, e.actor, e.count, e.detail, ids)
+    return Event(e.id, to_datetime(e.at), e.queue, e.kind, e.actor, e.count, e.detail, ids)  # type: ignore[arg-type]
 
 
 def _as_dict(item: Item) -> dict[str, Any]:

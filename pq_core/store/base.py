@@ -1,14 +1,19 @@
-"""The Store protocol: what a backend must do, each call atomic unless said otherwise.
+"""The Store protocol: what a backend must do. Every call is atomic: it happens whole or not at
+all, as one transaction (one statement where the backend can).
 
-A backend stores raw rows; `queue.py` turns them into Items and makes the queue's decisions.
-Rows are tuples in the order of `COLUMNS`. Times are float seconds since the epoch (UTC),
-always passed in by the caller so that a test can fix the clock.
+A backend stores rows; `queue.py` turns them into Items and makes the queue's decisions (retry
+policy, validation). Times are float seconds since the epoch (UTC) read from the store's own
+clock: the host's for SQLite (injectable, for tests), the server's for PostgreSQL, so clients
+on many machines agree on every lease, delay and age. Callers pass durations, never times.
+
+Claims carry a token. A job keeps the token of its last claim until it is claimed again, so a
+done/fail/heartbeat with a token settles only that claim (`Outcome`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+import enum
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
 COLUMNS = (
@@ -30,17 +35,43 @@ COLUMNS = (
     "token",
 )
 
-Row = tuple
+
+class JobRow(NamedTuple):
+    id: int
+    queue: str
+    payload: str | bytes
+    encoding: str  # "str", "bytes" or "json"
+    status: str
+    priority: int
+    attempts: int
+    max_attempts: int
+    created_at: float
+    updated_at: float
+    available_at: float
+    lease_expires_at: float | None
+    worker: str | None
+    last_error: str | None
+    dedup_key: str | None
+    token: str | None
 
 
 class NewJob(NamedTuple):
     queue: str
     payload: str | bytes
-    encoding: str  # "str", "bytes" or "json"
+    encoding: str
     priority: int
     max_attempts: int
-    available_at: float
+    delay: float  # seconds from the store's now until it may be claimed
     dedup_key: str | None
+
+
+class Outcome(enum.StrEnum):
+    """What a done/fail/heartbeat/release with a claim's token did."""
+
+    CHANGED = "changed"  # settled (or extended) as asked
+    ALREADY = "already"  # the job is no longer held, and nobody claimed it since: nothing to do
+    LOST = "lost"  # the job was claimed again since, or the token was never handed out
+    MISSING = "missing"  # no such job
 
 
 class Held(NamedTuple):
@@ -53,6 +84,25 @@ class Held(NamedTuple):
     worker: str | None
     claimed_at: float | None
     lease_expires_at: float | None
+    token: str | None
+
+
+class Verdict(NamedTuple):
+    """The manager's decision for one taken-back job."""
+
+    held: Held
+    status: str  # "ready" or "dead"
+    reason: str
+
+
+class JobFilter(NamedTuple):
+    """Which jobs a listing, count or bulk action means. queue None: every queue."""
+
+    queue: str | None = None
+    statuses: tuple[str, ...] | None = None
+    search: str | None = None
+    error: str | None = None  # an error signature
+    scheduled: bool | None = None  # True: ready but not yet available; False: not those
 
 
 class WorkerRow(NamedTuple):
@@ -61,10 +111,10 @@ class WorkerRow(NamedTuple):
     queue: str
     host: str
     pid: int
-    proc_start: str
     started_at: float
     last_seen: float
     stopped: bool
+    done_recent: int  # jobs it finished in the minute before last_seen
 
 
 class EventRow(NamedTuple):
@@ -78,149 +128,199 @@ class EventRow(NamedTuple):
     job_ids: str  # JSON list, possibly truncated
 
 
+class StoreStats(NamedTuple):
+    now: float
+    counts: dict[tuple[str, str], int]  # (queue, status) → jobs
+    scheduled: dict[str, int]  # queue → ready jobs not yet available
+    oldest_ready: dict[str, float]  # queue → created_at of its oldest ready job
+    per_minute: dict[tuple[str, str, int], int]  # (queue, "done" | "failed", minute) → jobs
+    paused: frozenset[str]
+
+
+class WorkersView(NamedTuple):
+    now: float
+    workers: list[WorkerRow]
+    held: list[tuple[str, int, float]]  # (worker, job id, claimed_at) of every in-progress job
+
+
+class ErrorRow(NamedTuple):
+    signature: str
+    count: int
+    dead: int
+    newest_at: float
+    queues: tuple[str, ...]
+    example: str
+
+
+Decide = Callable[[list[Held]], list[Verdict]]
+
+
 class Store(Protocol):
     location: str
-    """The path or URL, for messages."""
+    """The path, or the URL without its password: safe to print."""
     read_only: bool
 
     def close(self) -> None:
-        """Close this thread's connection; the store stays usable from others."""
+        """Close this thread's connection; the store stays usable (it reconnects)."""
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """Group the write calls made inside into one atomic transaction holding the write lock."""
+    def now(self) -> float:
+        """The store's clock."""
 
-    def insert(self, jobs: Sequence[NewJob], now: float) -> list[int]:
-        """Store every job or none. A job whose dedup_key is live (ready or in progress) in its
-        queue stores nothing and yields the live job's id."""
+    # -- producer ------------------------------------------------------------------------------
+
+    def insert(self, jobs: Sequence[NewJob]) -> list[int]:
+        """Store every job or none, ready at now + delay. A job whose dedup_key is live (ready or
+        in progress) in its queue stores nothing and yields the live job's id."""
+
+    # -- consumer ------------------------------------------------------------------------------
 
     def claim(
         self,
         queue: str,
         limit: int,
-        now: float,
-        lease_until: float,
+        lease: float,
         worker: str,
         token: str,
         ack: Sequence[tuple[int, str]] = (),
-    ) -> list[Row]:
-        """Move up to `limit` ready jobs whose time has come to in_progress (attempts + 1), best
-        priority first, then oldest. With `ack`, first mark those claims done, in the same
-        transaction, by the rules of `complete`."""
+    ) -> tuple[list[JobRow], list[Outcome]]:
+        """With `ack`, first mark those claims done by the rules of `complete`. Then, unless the
+        queue is paused, move up to `limit` ready jobs whose time has come to in_progress
+        (attempts + 1, this token and worker), best priority first, then oldest, under a lease
+        of `lease` seconds capped by the store's lease ceiling. One transaction."""
 
-    def complete(self, claims: Sequence[tuple[int, str]], now: float) -> list[str]:
-        """Mark each (id, token) done. A claim still held, or a job waiting again (ready) or dead,
-        is marked done: "done". Already done: "already". Held under another token: "lost",
-        nothing changed. No such job: "missing". One outcome per claim, in order."""
+    def complete(self, claims: Sequence[tuple[int, str]]) -> list[Outcome]:
+        """Mark each (id, token) done: CHANGED if the token is the job's last claim and it is not
+        done yet (held, or taken back and not claimed since); ALREADY if done; LOST if the token
+        is not its last claim's; MISSING if there is no such job. One outcome per claim."""
 
     def fail(
         self,
         job_id: int,
         token: str,
-        now: float,
         status: str,
-        available_at: float,
+        retry_in: float,
         error: str | None,
-    ) -> str:
-        """Settle a held claim as `status` (ready or dead) with its error recorded.
-        Outcome as `complete`: "done" when changed, "lost", "already" or "missing"."""
+        error_sig: str | None,
+        actor: str,
+    ) -> tuple[Outcome, str | None]:
+        """Settle a held claim as `status` (ready after `retry_in` seconds, or dead) with its
+        error recorded in the job and its history, and counted as failed this minute. Returns
+        the outcome and the job's status afterwards (None when missing)."""
 
-    def extend(self, job_id: int, token: str, lease_until: float, now: float) -> bool:
-        """Push a held claim's lease out; False when the claim is no longer held."""
+    def extend(
+        self, job_id: int, token: str, lease: float
+    ) -> tuple[Outcome, tuple[float, float] | None]:
+        """Push a held claim's lease to now + `lease` (capped by the lease ceiling). CHANGED and
+        (now, the new expiry), or LOST/ALREADY/MISSING when the claim is not held."""
 
-    def release(self, job_id: int, token: str, now: float) -> None:
-        """Put a held claim back to ready without counting it as a failure."""
+    def release(self, job_id: int, token: str) -> Outcome:
+        """Put a held claim back to ready at once, giving its attempt back."""
 
-    def held(self, now: float, stale_before: float | None) -> list[Held]:
-        """In-progress jobs whose lease ended by `now` (or, with stale_before, not heartbeat
-        since then). Call inside `transaction()` when acting on the answer."""
+    # -- manager -------------------------------------------------------------------------------
 
     def holders(self) -> list[str]:
         """The distinct workers that hold in-progress jobs."""
 
-    def held_by(self, workers: Sequence[str]) -> list[Held]:
-        """In-progress jobs claimed by these workers."""
+    def expired(self) -> bool:
+        """Whether any in-progress job's lease has run out (a cheap look, no lock)."""
 
-    def all_held(self) -> list[Held]:
-        """Every in-progress job."""
+    def take_back(self, gone: Sequence[str], decide: Decide, actor: str) -> list[Verdict]:
+        """Lock the in-progress jobs whose lease ran out or whose worker is in `gone`, ask
+        `decide` what becomes of each, and apply it: ready at once or dead, the reason as the
+        error, counted as failed, one event per (queue, reason, status). A job settled by its
+        consumer meanwhile is left alone. Several managers never take a job back twice."""
 
-    def settle(self, ready: Sequence[int], dead: Sequence[int], now: float, error: str) -> None:
-        """Manager's verdict on taken-back jobs: `ready` are put back now, `dead` dead-lettered."""
+    def set_lease_cap(self, seconds: float | None) -> None:
+        """The longest lease a claim or heartbeat may get (None: no ceiling)."""
 
-    def requeue(self, ids: Sequence[int], now: float, reset_attempts: bool) -> list[int]:
-        """Put these jobs (any status but ready) back to ready; return the ids changed."""
+    def maintain(self, event_retention: float, worker_retention: float) -> bool:
+        """Housekeeping: drop events older than `event_retention` seconds and registrations
+        not heard from for `worker_retention`, prune old per-minute counters, fold counters,
+        bound the write-ahead log. True if it checkpointed."""
 
-    def delete(self, ids: Sequence[int]) -> list[int]:
-        """Remove these jobs; return the ids removed."""
+    # -- operator ------------------------------------------------------------------------------
 
-    def purge(self, queue: str | None, status: str, before: float, dry_run: bool) -> int:
-        """Remove (or with dry_run only count) jobs of `status` last changed before `before`."""
+    def requeue(
+        self, ids: Sequence[int], reset_attempts: bool, actor: str, only_queue: str | None
+    ) -> list[int]:
+        """Put these jobs (any status but ready) back to ready now; one event per queue. With
+        `only_queue`, an id of another queue raises ItemNotFound and nothing changes. Returns
+        the ids changed."""
 
-    def set_status(self, job_id: int, status: str, now: float) -> bool:
+    def delete(self, ids: Sequence[int], actor: str, only_queue: str | None) -> list[int]:
+        """Remove these jobs and what refers only to them; one event per queue."""
+
+    def run_now(self, ids: Sequence[int], actor: str, only_queue: str | None) -> list[int]:
+        """Make these ready-but-scheduled jobs available now; one event per queue."""
+
+    def purge(
+        self, queue: str | None, status: str, older_than: float, limit: int, actor: str
+    ) -> int:
+        """Remove up to `limit` jobs of `status` last changed at least `older_than` seconds ago
+        (one event when any were); returns how many."""
+
+    def purge_count(self, queue: str | None, status: str, older_than: float) -> int:
+        """How many jobs `purge` would remove."""
+
+    def set_status(self, job_id: int, status: str, actor: str) -> bool:
         """Force one job's status (the design notes' update_item_status); False if missing."""
 
-    def record(
-        self,
-        now: float,
-        queue: str,
-        kind: str,
-        actor: str,
-        detail: str,
-        job_ids: Sequence[int],
-        count: int | None = None,
-    ) -> None:
-        """Append one event to the activity log, and to each named job's history. `count` is how
-        many jobs it concerned when they are not named (a purge); else len(job_ids)."""
+    def set_paused(self, queue: str, paused: bool, actor: str) -> bool:
+        """Pause or resume a queue; False if it already was. Recorded as an event."""
 
-    def events(self, queue: str | None, limit: int, offset: int) -> list[EventRow]:
-        """Activity, newest first."""
+    def matching_ids(self, where: JobFilter, after: int, limit: int) -> list[int]:
+        """Ids of jobs matching `where`, above `after`, ascending (for actions in batches)."""
 
-    def history(self, job_id: int) -> list[EventRow]:
-        """The events that touched one job, oldest first."""
+    # -- reading -------------------------------------------------------------------------------
 
-    def snapshot(self) -> AbstractContextManager[None]:
-        """Reads made inside see one consistent state of the store."""
+    def stats(self, since_minute: int) -> StoreStats:
+        """Everything `stats()` shows, in one snapshot, from counters and indexes: never a scan
+        of the jobs."""
 
-    def counts(self) -> dict[tuple[str, str], int]:
-        """(queue, status) → number of jobs, without scanning the jobs."""
-
-    def oldest_ready(self, queue: str) -> float | None:
-        """created_at of the oldest ready job of a queue."""
-
-    def done_per_minute(self, queue: str, since_minute: int) -> dict[int, int]:
-        """minute number (epoch seconds // 60) → jobs done in it, from `since_minute` on."""
+    def count(self, where: JobFilter) -> int:
+        """How many jobs match (counters where they can answer; a text search scans)."""
 
     def rows(
-        self,
-        queue: str | None,
-        statuses: Sequence[str] | None,
-        search: str | None,
-        limit: int,
-        offset: int,
-        newest_first: bool,
-    ) -> list[Row]:
-        """One page of jobs, served by an index (search scans only until the page is full)."""
+        self, where: JobFilter, limit: int, offset: int, newest_first: bool, after: int | None
+    ) -> list[JobRow]:
+        """One page of jobs, served by an index; `after` is a job id to continue after."""
 
-    def row(self, job_id: int) -> Row | None:
+    def row(self, job_id: int) -> JobRow | None:
         """One job."""
 
-    def register(self, worker: WorkerRow) -> None:
-        """Add or refresh a consumer's or manager's registration."""
+    def history(self, job_id: int) -> list[EventRow]:
+        """The events and failures of one job, oldest first."""
 
-    def heartbeat_worker(self, worker_id: str, kind: str, now: float) -> None:
-        """Note that a worker is alive."""
+    def events(self, queue: str | None, limit: int, offset: int) -> list[EventRow]:
+        """The activity log, newest first."""
 
-    def stop_worker(self, worker_id: str, kind: str, now: float) -> None:
-        """Note a clean stop."""
+    def errors(self, queue: str | None, limit: int) -> list[ErrorRow]:
+        """Failed (ready, backing off) and dead jobs grouped by error signature, biggest first."""
 
-    def workers(self) -> list[WorkerRow]:
-        """Every registration, newest heartbeat first."""
+    def check(self) -> list[str]:
+        """Problems found by the database's integrity check and by comparing the counters with
+        the rows; empty when all is well."""
 
-    def forget_workers(self, before: float) -> None:
-        """Drop registrations not heard from since `before`."""
+    # -- workers -------------------------------------------------------------------------------
 
-    def maintain(self, now: float) -> bool:
-        """Housekeeping: bound the write-ahead log, prune old counters. True if it checkpointed."""
+    def register(self, worker: str, kind: str, queue: str, host: str, pid: int) -> None:
+        """Add or refresh a consumer's (of one queue) or manager's registration."""
+
+    def heartbeat_worker(self, worker: str, kind: str, queue: str, done_recent: int) -> None:
+        """Note that a worker is alive and how many jobs it finished in the last minute."""
+
+    def stop_worker(self, worker: str, kind: str, queue: str | None, forget: bool) -> None:
+        """Note a clean stop, of one queue's registration or (queue None) all of them;
+        forget: remove the registration."""
+
+    def workers(self) -> WorkersView:
+        """Every registration with the jobs held now."""
+
+    # -- waiting -------------------------------------------------------------------------------
 
     def wait(self, queue: str, timeout: float) -> None:
-        """Return once another process may have stored or freed a job of `queue`, or after
-        `timeout` seconds, whichever is first. Cheap: no busy loop."""
+        """Return once a job of `queue` may have become ready, or after `timeout` seconds. No
+        busy loop. The first call may return at once (it starts listening)."""
+
+    def quiet(self) -> None:
+        """Stop listening for wake-ups (the consumer stopped waiting)."""

@@ -1,50 +1,60 @@
 """The PostgreSQL backend: the same contract as the SQLite store, for many machines.
 
-Claims use `FOR UPDATE SKIP LOCKED`, so consumers never wait on each other's rows; a put,
-requeue or release sends `NOTIFY pq_jobs` (payload: the queue) so that a blocked
-`get(timeout=…)` wakes at once. One connection per process and thread, in autocommit mode
-with explicit transactions. The driver (psycopg 3) is imported only when this backend is used.
+- The server's clock decides every lease, delay and age (`pq_now()`), so clients whose clocks
+  disagree still agree on who holds a job. Tests stop that clock by putting one row in
+  `pq_clock` (an empty table means the server's own time).
+- Each hot call is one statement, so one round trip: put (with its wake-up), claim (with the
+  fused ack of the previous job), done, fail, heartbeat, release. Claims use
+  `FOR UPDATE SKIP LOCKED`, so consumers never wait on each other's rows.
+- Counters are kept by statement triggers in the same transaction as the change, one row set
+  per server connection (`shard` = the backend's pid), so writers on many machines never wait
+  on a shared counter row; the manager folds the rows of connections that are gone.
+- A waiting `get(timeout=…)` LISTENs on its queue's own channel only while it waits.
+- A connection that failed is dropped; the next call connects again (`ConnectionLost`).
+- `?schema=NAME` in the URL keeps a store in a schema of its own; tables are named pq_*.
+
+The driver (psycopg 3) is imported only when this backend is used.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import urllib.parse
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from pq_core.errors import SchemaTooNew, StoreError, StoreReadOnly, from_postgres
-from pq_core.store.base import COLUMNS, EventRow, Held, NewJob, Row, WorkerRow
+from pq_core.errors import (
+    ConnectionLost,
+    InvalidValue,
+    SchemaTooNew,
+    StoreError,
+    StoreNotFound,
+    StoreReadOnly,
+    from_postgres,
+    redact,
+)
+from pq_core.model import EventKind
+from pq_core.store.base import COLUMNS, JobRow, NewJob, Outcome
+from pq_core.store.sql import Op, Plan, SQLStore, Stmt, T, drive, write
 
-SCHEMA_VERSION = 1
-_COLS = ", ".join(COLUMNS)
-_HELD_COLS = "id, queue, attempts, max_attempts, worker, claimed_at, lease_expires_at"
-_CHANNEL = "pq_jobs"
-_EVENT_JOB_IDS_KEPT = 1000
-HISTORY_ONLY = "failed"
+SCHEMA_VERSION = 2
+DEDUP_TRIES = 20  # a put whose key's live job finishes meanwhile tries again
+TEXT_LISTS = {"gone"}  # list parameters that hold text; the others hold job ids
 
 MIGRATIONS: list[str] = [
+    # 1: the first format.
     """
     CREATE TABLE pq_jobs (
-        id               BIGSERIAL PRIMARY KEY,
-        queue            TEXT    NOT NULL,
-        payload          BYTEA   NOT NULL,
-        encoding         TEXT    NOT NULL,
-        status           TEXT    NOT NULL,
-        priority         INTEGER NOT NULL DEFAULT 0,
-        attempts         INTEGER NOT NULL DEFAULT 0,
-        max_attempts     INTEGER NOT NULL,
-        created_at       DOUBLE PRECISION NOT NULL,
-        updated_at       DOUBLE PRECISION NOT NULL,
-        available_at     DOUBLE PRECISION NOT NULL,
-        lease_expires_at DOUBLE PRECISION,
-        worker           TEXT,
-        last_error       TEXT,
-        dedup_key        TEXT,
-        token            TEXT,
-        claimed_at       DOUBLE PRECISION
+        id BIGSERIAL PRIMARY KEY, queue TEXT NOT NULL, payload BYTEA NOT NULL,
+        encoding TEXT NOT NULL, status TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+        available_at DOUBLE PRECISION NOT NULL, lease_expires_at DOUBLE PRECISION,
+        worker TEXT, last_error TEXT, dedup_key TEXT, token TEXT, claimed_at DOUBLE PRECISION
     );
     CREATE INDEX pq_jobs_claim ON pq_jobs (queue, priority DESC, available_at, id)
         WHERE status = 'ready';
@@ -55,74 +65,512 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX pq_jobs_dedup ON pq_jobs (queue, dedup_key)
         WHERE dedup_key IS NOT NULL AND status IN ('ready', 'in_progress');
     CREATE TABLE pq_events (
-        id      BIGSERIAL PRIMARY KEY,
-        at      DOUBLE PRECISION NOT NULL,
-        queue   TEXT    NOT NULL,
-        kind    TEXT    NOT NULL,
-        actor   TEXT    NOT NULL,
-        count   INTEGER NOT NULL,
-        detail  TEXT    NOT NULL,
-        job_ids TEXT    NOT NULL
+        id BIGSERIAL PRIMARY KEY, at DOUBLE PRECISION NOT NULL, queue TEXT NOT NULL,
+        kind TEXT NOT NULL, actor TEXT NOT NULL, count INTEGER NOT NULL, detail TEXT NOT NULL,
+        job_ids TEXT NOT NULL
     );
     CREATE TABLE pq_job_events (
-        job_id   BIGINT NOT NULL,
-        event_id BIGINT NOT NULL,
-        PRIMARY KEY (job_id, event_id)
+        job_id BIGINT NOT NULL, event_id BIGINT NOT NULL, PRIMARY KEY (job_id, event_id)
     );
     CREATE TABLE pq_workers (
-        id         TEXT    NOT NULL,
-        kind       TEXT    NOT NULL,
-        queue      TEXT    NOT NULL,
-        host       TEXT    NOT NULL,
-        pid        INTEGER NOT NULL,
-        proc_start TEXT    NOT NULL,
-        started_at DOUBLE PRECISION NOT NULL,
-        last_seen  DOUBLE PRECISION NOT NULL,
-        stopped    BOOLEAN NOT NULL DEFAULT FALSE,
+        id TEXT NOT NULL, kind TEXT NOT NULL, queue TEXT NOT NULL, host TEXT NOT NULL,
+        pid INTEGER NOT NULL, proc_start TEXT NOT NULL, started_at DOUBLE PRECISION NOT NULL,
+        last_seen DOUBLE PRECISION NOT NULL, stopped BOOLEAN NOT NULL DEFAULT FALSE,
         PRIMARY KEY (id, kind)
     );
     """,
+    # 2: the server's clock; counters kept by triggers; failures in each job's own history;
+    # paused queues; indexes for scheduled jobs, errors and purging by age per queue.
+    """
+    CREATE TABLE pq_clock (frozen_at DOUBLE PRECISION NOT NULL);
+    CREATE FUNCTION pq_now() RETURNS DOUBLE PRECISION LANGUAGE sql STABLE AS $$
+        SELECT coalesce((SELECT max(frozen_at) FROM pq_clock), extract(epoch FROM now()))
+    $$;
+    CREATE FUNCTION pq_channel(queue TEXT) RETURNS TEXT LANGUAGE sql STABLE AS $$
+        SELECT 'pq_' || md5(current_schema() || '/' || queue)
+    $$;
+
+    ALTER TABLE pq_jobs ADD COLUMN error_sig TEXT;
+    DROP INDEX pq_jobs_age;
+    CREATE INDEX pq_jobs_finished ON pq_jobs (queue, status, updated_at)
+        WHERE status IN ('done', 'dead');
+    CREATE INDEX pq_jobs_waiting ON pq_jobs (queue, available_at)
+        WHERE status = 'ready' AND available_at > created_at;
+    CREATE INDEX pq_jobs_errors ON pq_jobs (queue, error_sig)
+        WHERE error_sig IS NOT NULL AND status IN ('ready', 'dead');
+
+    CREATE TABLE pq_counters (
+        queue TEXT NOT NULL, kind TEXT NOT NULL, minute BIGINT NOT NULL,
+        shard INTEGER NOT NULL, n BIGINT NOT NULL,
+        PRIMARY KEY (queue, kind, minute, shard)
+    );
+    INSERT INTO pq_counters SELECT queue, status, 0, 0, count(*) FROM pq_jobs GROUP BY 1, 2;
+    INSERT INTO pq_counters
+        SELECT queue, 'done', CAST(floor(updated_at / 60) AS BIGINT), 0, count(*) FROM pq_jobs
+        WHERE status = 'done' AND updated_at > extract(epoch FROM now()) - 86400
+        GROUP BY 1, 3;
+
+    CREATE TABLE pq_history (
+        id BIGSERIAL PRIMARY KEY, job_id BIGINT NOT NULL, at DOUBLE PRECISION NOT NULL,
+        kind TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT NOT NULL
+    );
+    INSERT INTO pq_history (job_id, at, kind, actor, detail)
+        SELECT j.job_id, e.at, e.kind, e.actor, e.detail FROM pq_events e
+        JOIN pq_job_events j ON j.event_id = e.id WHERE e.kind = 'failed';
+    DELETE FROM pq_job_events WHERE event_id IN (SELECT id FROM pq_events WHERE kind = 'failed');
+    DELETE FROM pq_events WHERE kind = 'failed';
+    ALTER TABLE pq_job_events RENAME TO pq_event_jobs;
+    CREATE INDEX pq_event_jobs_event ON pq_event_jobs (event_id);
+    CREATE INDEX pq_events_at ON pq_events (at);
+    CREATE INDEX pq_history_job ON pq_history (job_id);
+
+    ALTER TABLE pq_workers DROP COLUMN proc_start;
+    ALTER TABLE pq_workers ADD COLUMN done_recent INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pq_workers DROP CONSTRAINT pq_workers_pkey;
+    ALTER TABLE pq_workers ADD PRIMARY KEY (id, kind, queue);
+    CREATE TABLE pq_queues (
+        name TEXT PRIMARY KEY, paused BOOLEAN NOT NULL,
+        changed_at DOUBLE PRECISION NOT NULL, changed_by TEXT NOT NULL
+    );
+
+    CREATE FUNCTION pq_count_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO pq_counters (queue, kind, minute, shard, n)
+                SELECT queue, status, 0, pg_backend_pid(), count(*) FROM new_rows
+                GROUP BY queue, status
+                ON CONFLICT (queue, kind, minute, shard)
+                DO UPDATE SET n = pq_counters.n + excluded.n;
+        ELSIF TG_OP = 'DELETE' THEN
+            INSERT INTO pq_counters (queue, kind, minute, shard, n)
+                SELECT queue, status, 0, pg_backend_pid(), -count(*) FROM old_rows
+                GROUP BY queue, status
+                ON CONFLICT (queue, kind, minute, shard)
+                DO UPDATE SET n = pq_counters.n + excluded.n;
+        ELSE
+            INSERT INTO pq_counters (queue, kind, minute, shard, n)
+                SELECT d.queue, d.kind, d.minute, pg_backend_pid(), sum(d.n)
+                FROM old_rows o JOIN new_rows w ON w.id = o.id
+                CROSS JOIN LATERAL (VALUES
+                    (o.queue, o.status, CAST(0 AS BIGINT), -1),
+                    (w.queue, w.status, CAST(0 AS BIGINT), 1),
+                    (w.queue, 'done', CASE WHEN w.status = 'done'
+                        THEN CAST(floor(w.updated_at / 60) AS BIGINT) END, 1)
+                ) AS d (queue, kind, minute, n)
+                WHERE o.status <> w.status AND d.minute IS NOT NULL
+                GROUP BY d.queue, d.kind, d.minute
+                ON CONFLICT (queue, kind, minute, shard)
+                DO UPDATE SET n = pq_counters.n + excluded.n;
+        END IF;
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER pq_jobs_counted_in AFTER INSERT ON pq_jobs
+        REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION pq_count_changes();
+    CREATE TRIGGER pq_jobs_counted_move AFTER UPDATE ON pq_jobs
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION pq_count_changes();
+    CREATE TRIGGER pq_jobs_counted_out AFTER DELETE ON pq_jobs
+        REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION pq_count_changes();
+    """,
 ]
 
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_JSON_EACH = re.compile(r"json_each\(:(\w+)\)")
 
-class PostgresStore:
-    """A pq store in a PostgreSQL database (tables named pq_*, in the connection's schema)."""
 
-    def __init__(self, url: str, *, busy_timeout: float = 30.0, read_only: bool = False) -> None:
+@lru_cache(maxsize=512)
+def translate(sql: str) -> str:
+    """The shared SQL (SQLite's dialect) in PostgreSQL's: `:now` is the server's clock,
+    `json_each(:ids)` an array of ids, `:name` a psycopg parameter."""
+    sql = _JSON_EACH.sub(
+        lambda m: (
+            f"unnest(CAST(:{m[1]} AS {'text' if m[1] in TEXT_LISTS else 'bigint'}[])) AS value"
+        ),
+        sql,
+    )
+    sql = sql.replace("%", "%%")
+    sql = re.sub(r"(?<![:\w]):now\b", "pq_now()", sql)
+    sql = sql.replace("CAST(value AS REAL)", "CAST(value AS DOUBLE PRECISION)")
+    return _PARAM.sub(r"%(\1)s", sql)
+
+
+def channel(schema: str, queue: str) -> str:
+    """The LISTEN channel of one queue of one store (what `pq_channel()` computes)."""
+    return "pq_" + hashlib.md5(f"{schema}/{queue}".encode(), usedforsecurity=False).hexdigest()
+
+
+class Target:
+    """A postgresql:// URL split into what libpq takes, pq's own `schema`, and a form safe to
+    print (no password)."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            parts = urllib.parse.urlsplit(url)
+            query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise InvalidValue(f"malformed PostgreSQL URL: {redact(url)}") from None
+        self.schema = next((v for k, v in query if k == "schema"), None)
+        if self.schema is not None and not self.schema:
+            raise InvalidValue(f"{redact(url)}: schema= needs a name")
+        kept = [(k, v) for k, v in query if k != "schema"]
+        if not any(k == "application_name" for k, _ in kept):
+            kept.append(("application_name", "pq"))
+        self.conninfo = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept)))
+        shown = [(k, "***" if k.lower() == "password" else v) for k, v in query]
+        netloc = parts.netloc
+        if "@" in netloc:
+            user, host = netloc.rsplit("@", 1)
+            netloc = f"{user.split(':', 1)[0]}@{host}"
+        self.location = urllib.parse.urlunsplit(
+            parts._replace(netloc=netloc, query=urllib.parse.urlencode(shown, safe="*"))
+        )
+
+
+class PostgresPlans(SQLStore):
+    """The PostgreSQL dialect: the hot paths, each one statement, and the hooks of SQLStore."""
+
+    LOCK = " FOR UPDATE"
+    SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
+
+    def _job(self, row: tuple) -> JobRow:
+        """Payloads are stored as bytes; str and JSON payloads come back as text."""
+        payload = bytes(row[2])
+        value: str | bytes = payload if row[3] == "bytes" else payload.decode("utf-8")
+        return JobRow(row[0], row[1], value, *row[3:])
+
+    def _count(self, queue: str, kind: str, n: int, per_minute: bool = False) -> Plan[None]:
+        minute = "CAST(floor(pq_now() / 60) AS BIGINT)" if per_minute else "0"
+        yield Stmt(
+            "INSERT INTO pq_counters (queue, kind, minute, shard, n)"
+            f" VALUES (:queue, :kind, {minute}, pg_backend_pid(), :n)"
+            " ON CONFLICT (queue, kind, minute, shard)"
+            " DO UPDATE SET n = pq_counters.n + excluded.n",
+            {"queue": queue, "kind": kind, "n": n},
+        )
+
+    def _wake(self, queues: Sequence[str]) -> Plan[None]:
+        if queues:
+            yield Stmt(
+                "SELECT pg_notify(pq_channel(q), '') FROM unnest(CAST(:queues AS text[])) AS q",
+                {"queues": sorted(set(queues))},
+            )
+
+    def _search(self) -> str:
+        # Text payloads are valid UTF-8 (pq refuses lone surrogates) but may hold NUL, which
+        # PostgreSQL text cannot: those, and bytes, are searched in their escaped form.
+        return (
+            "((CASE WHEN encoding <> 'bytes' AND position('\\x00'::bytea IN payload) = 0"
+            "   THEN convert_from(payload, 'UTF8') ELSE encode(payload, 'escape') END)"
+            " ILIKE :pattern OR last_error ILIKE :pattern OR worker ILIKE :pattern"
+            " OR id = :search_id)"
+        )
+
+    # -- producer ------------------------------------------------------------------------------
+
+    @write(single=True)
+    def insert(self, jobs: Sequence[NewJob]) -> Plan[list[int]]:
+        if len(jobs) == 1:
+            job = jobs[0]
+            args = {**job._asdict(), "payload": _bytes(job.payload)}
+            if job.dedup_key is None:
+                [(job_id,)] = yield Stmt(_INSERT_ONE, args)
+                return [job_id]
+            for _ in range(DEDUP_TRIES):
+                rows = yield Stmt(_INSERT_DEDUP, args)
+                if rows:
+                    return [rows[0][0]]
+            raise StoreError(
+                f"{self.location}: the live job holding dedup_key {job.dedup_key!r} kept "
+                "changing; nothing was stored"
+            )
+        first = jobs[0]
+        if any(j.dedup_key is not None for j in jobs) or any(
+            (j.queue, j.priority, j.max_attempts, j.delay) != first[:1] + first[3:6] for j in jobs
+        ):
+            raise InvalidValue("a batch put shares one queue and one set of options")
+        rows = yield Stmt(
+            _INSERT_MANY,
+            {
+                "payloads": [_bytes(j.payload) for j in jobs],
+                "encodings": [j.encoding for j in jobs],
+                "queue": first.queue,
+                "priority": first.priority,
+                "max_attempts": first.max_attempts,
+                "delay": first.delay,
+            },
+        )
+        return sorted(r[0] for r in rows)
+
+    # -- consumer ------------------------------------------------------------------------------
+
+    @write(single=True)
+    def claim(
+        self,
+        queue: str,
+        limit: int,
+        lease: float,
+        worker: str,
+        token: str,
+        ack: Sequence[tuple[int, str]] = (),
+    ) -> Plan[tuple[list[JobRow], list[Outcome]]]:
+        args = {
+            "queue": queue,
+            "limit": limit,
+            "lease": lease,
+            "worker": worker,
+            "token": token,
+            "ack_ids": [a[0] for a in ack],
+            "ack_tokens": [a[1] for a in ack],
+        }
+        rows = yield Stmt(_CLAIM_ACK if ack else _CLAIM, args)
+        jobs = [self._job(r[1:]) for r in rows if r[0] == "job"]
+        jobs.sort(key=lambda r: (-r.priority, r.available_at, r.id))
+        said = {r[1]: Outcome(r[5]) for r in rows if r[0] == "ack"}
+        return jobs, [said.get(job_id, Outcome.MISSING) for job_id, _ in ack]
+
+    @write(single=True)
+    def complete(self, claims: Sequence[tuple[int, str]]) -> Plan[list[Outcome]]:
+        rows = yield Stmt(
+            _COMPLETE, {"ids": [c[0] for c in claims], "tokens": [c[1] for c in claims]}
+        )
+        said = {r[0]: Outcome(r[1]) for r in rows}
+        return [said.get(job_id, Outcome.MISSING) for job_id, _ in claims]
+
+    @write(single=True)
+    def fail(
+        self,
+        job_id: int,
+        token: str,
+        status: str,
+        retry_in: float,
+        error: str | None,
+        error_sig: str | None,
+        actor: str,
+    ) -> Plan[tuple[Outcome, str | None]]:
+        kind = EventKind.DEAD if status == "dead" else EventKind.FAILED
+        rows = yield Stmt(
+            _FAIL,
+            {"id": job_id, "token": token, "status": status, "retry_in": retry_in,
+             "error": error, "sig": error_sig, "actor": actor, "kind": kind.value},
+        )  # fmt: skip
+        if not rows:
+            return Outcome.MISSING, None
+        return Outcome(rows[0][0]), rows[0][1]
+
+    @write(single=True)
+    def extend(
+        self, job_id: int, token: str, lease: float
+    ) -> Plan[tuple[Outcome, tuple[float, float] | None]]:
+        rows = yield Stmt(_EXTEND, {"id": job_id, "token": token, "lease": lease})
+        if not rows:
+            return Outcome.MISSING, None
+        outcome, updated, expires = rows[0]
+        return Outcome(outcome), None if expires is None else (updated, expires)
+
+    @write(single=True)
+    def release(self, job_id: int, token: str) -> Plan[Outcome]:
+        rows = yield Stmt(_RELEASE, {"id": job_id, "token": token})
+        return Outcome(rows[0][0]) if rows else Outcome.MISSING
+
+    @write
+    def _fold_counters(self) -> Plan[None]:
+        """Fold the counter rows of server connections that are gone into shard 0, so the
+        counters stay a few rows per live connection."""
+        yield Stmt(
+            "WITH gone AS (DELETE FROM pq_counters c WHERE shard <> 0 AND NOT EXISTS"
+            "   (SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.shard)"
+            "   RETURNING queue, kind, minute, n)"
+            " INSERT INTO pq_counters (queue, kind, minute, shard, n)"
+            " SELECT queue, kind, minute, 0, sum(n) FROM gone GROUP BY queue, kind, minute"
+            " ON CONFLICT (queue, kind, minute, shard)"
+            " DO UPDATE SET n = pq_counters.n + excluded.n"
+        )
+
+
+# -- the hot statements ------------------------------------------------------------------------
+
+_COLS = ", ".join(COLUMNS)
+_J_COLS = ", ".join(f"j.{c}" for c in COLUMNS)
+_CAPPED = (
+    "least(:lease, coalesce((SELECT CAST(value AS DOUBLE PRECISION) FROM pq_meta"
+    " WHERE key = 'lease_cap'), :lease))"
+)
+_WAKE_ONE = (
+    "(SELECT count(pg_notify(pq_channel(queue), '')) FROM (SELECT DISTINCT queue FROM job) q)"
+)
+
+_INSERT_ONE = (
+    "WITH job AS (INSERT INTO pq_jobs (queue, payload, encoding, status, priority, max_attempts,"
+    " available_at, dedup_key, created_at, updated_at)"
+    " VALUES (:queue, :payload, :encoding, 'ready', :priority, :max_attempts,"
+    " :now + :delay, NULL, :now, :now) RETURNING id, queue)"
+    f" SELECT id FROM job WHERE {_WAKE_ONE} >= 0"
+)
+_INSERT_DEDUP = (
+    "WITH job AS (INSERT INTO pq_jobs (queue, payload, encoding, status, priority, max_attempts,"
+    " available_at, dedup_key, created_at, updated_at)"
+    " VALUES (:queue, :payload, :encoding, 'ready', :priority, :max_attempts,"
+    " :now + :delay, :dedup_key, :now, :now)"
+    " ON CONFLICT (queue, dedup_key) WHERE dedup_key IS NOT NULL"
+    "   AND status IN ('ready', 'in_progress') DO NOTHING RETURNING id, queue)"
+    f" SELECT id FROM job WHERE {_WAKE_ONE} >= 0"
+    " UNION ALL"
+    " SELECT id FROM pq_jobs WHERE queue = :queue AND dedup_key = :dedup_key"
+    " AND status IN ('ready', 'in_progress') AND NOT EXISTS (SELECT 1 FROM job)"
+)
+_INSERT_MANY = (
+    "WITH job AS (INSERT INTO pq_jobs (queue, payload, encoding, status, priority, max_attempts,"
+    " available_at, created_at, updated_at)"
+    " SELECT :queue, t.payload, t.encoding, 'ready', :priority, :max_attempts,"
+    " :now + :delay, :now, :now"
+    " FROM unnest(CAST(:payloads AS bytea[]), CAST(:encodings AS text[])) WITH ORDINALITY"
+    "   AS t (payload, encoding, ord) ORDER BY t.ord"
+    " RETURNING id, queue)"
+    f" SELECT id FROM job WHERE {_WAKE_ONE} >= 0"
+)
+_PICK_AND_CLAIM = (
+    " picked AS (SELECT id FROM pq_jobs"
+    "   WHERE queue = :queue AND status = 'ready' AND available_at <= :now"
+    "   AND id <> ALL (CAST(:ack_ids AS bigint[]))"
+    "   AND NOT EXISTS (SELECT 1 FROM pq_queues WHERE name = :queue AND paused)"
+    "   ORDER BY priority DESC, available_at, id LIMIT :limit FOR UPDATE SKIP LOCKED),"
+    " claimed AS (UPDATE pq_jobs j SET status = 'in_progress', attempts = j.attempts + 1,"
+    "   token = :token, worker = :worker, updated_at = :now, claimed_at = :now,"
+    f"   lease_expires_at = :now + {_CAPPED}"
+    f"   FROM picked WHERE j.id = picked.id RETURNING {_J_COLS})"
+)
+_CLAIM = f"WITH {_PICK_AND_CLAIM} SELECT 'job', {_COLS} FROM claimed"
+_CLAIM_ACK = (
+    "WITH a AS (SELECT * FROM unnest(CAST(:ack_ids AS bigint[]), CAST(:ack_tokens AS text[]))"
+    "   AS a (id, token)),"
+    " acked AS (UPDATE pq_jobs j SET status = 'done', updated_at = :now, lease_expires_at = NULL"
+    "   FROM a WHERE j.id = a.id AND j.token = a.token AND j.status <> 'done' RETURNING j.id),"
+    f" {_PICK_AND_CLAIM}"
+    f" SELECT 'job', {_COLS} FROM claimed"
+    " UNION ALL"
+    " SELECT 'ack', a.id, NULL, NULL, NULL,"
+    "   CASE WHEN a.id IN (SELECT id FROM acked) THEN 'changed' WHEN j.id IS NULL THEN 'missing'"
+    "   WHEN j.token IS DISTINCT FROM a.token THEN 'lost' ELSE 'already' END,"
+    "   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+    " FROM a LEFT JOIN pq_jobs j ON j.id = a.id"
+)
+_COMPLETE = (
+    "WITH a AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS text[]))"
+    "   AS a (id, token)),"
+    " acked AS (UPDATE pq_jobs j SET status = 'done', updated_at = :now, lease_expires_at = NULL"
+    "   FROM a WHERE j.id = a.id AND j.token = a.token AND j.status <> 'done' RETURNING j.id)"
+    " SELECT a.id,"
+    "   CASE WHEN a.id IN (SELECT id FROM acked) THEN 'changed' WHEN j.id IS NULL THEN 'missing'"
+    "   WHEN j.token IS DISTINCT FROM a.token THEN 'lost' ELSE 'already' END"
+    " FROM a LEFT JOIN pq_jobs j ON j.id = a.id"
+)
+_FAIL = (
+    "WITH job AS (UPDATE pq_jobs SET status = :status, available_at = :now + :retry_in,"
+    "   last_error = :error, error_sig = :sig, updated_at = :now, lease_expires_at = NULL"
+    "   WHERE id = :id AND token = :token AND status = 'in_progress'"
+    "   RETURNING id, queue, status, attempts, max_attempts),"
+    " history AS (INSERT INTO pq_history (job_id, at, kind, actor, detail)"
+    "   SELECT id, :now, :kind, :actor,"
+    "   'attempt ' || attempts || '/' || max_attempts || ': ' || coalesce(:error, 'failed')"
+    "   FROM job),"
+    " counted AS (INSERT INTO pq_counters (queue, kind, minute, shard, n)"
+    "   SELECT queue, 'failed', CAST(floor(:now / 60) AS BIGINT), pg_backend_pid(), 1 FROM job"
+    "   ON CONFLICT (queue, kind, minute, shard) DO UPDATE SET n = pq_counters.n + 1),"
+    " woken AS (SELECT pg_notify(pq_channel(queue), '') FROM job WHERE status = 'ready')"
+    " SELECT 'changed', status FROM job WHERE (SELECT count(*) FROM woken) >= 0"
+    " UNION ALL"
+    " SELECT CASE WHEN token IS DISTINCT FROM :token THEN 'lost' ELSE 'already' END, status"
+    " FROM pq_jobs WHERE id = :id AND NOT EXISTS (SELECT 1 FROM job)"
+)
+_EXTEND = (
+    "WITH job AS (UPDATE pq_jobs SET lease_expires_at = :now + " + _CAPPED + ", updated_at = :now"
+    "   WHERE id = :id AND token = :token AND status = 'in_progress'"
+    "   RETURNING updated_at, lease_expires_at)"
+    " SELECT 'changed', updated_at, lease_expires_at FROM job"
+    " UNION ALL"
+    " SELECT CASE WHEN token IS DISTINCT FROM :token THEN 'lost' ELSE 'already' END, NULL, NULL"
+    " FROM pq_jobs WHERE id = :id AND NOT EXISTS (SELECT 1 FROM job)"
+)
+_RELEASE = (
+    "WITH job AS (UPDATE pq_jobs SET status = 'ready', available_at = :now, updated_at = :now,"
+    "   lease_expires_at = NULL, attempts = greatest(attempts - 1, 0)"
+    "   WHERE id = :id AND token = :token AND status = 'in_progress' RETURNING id, queue)"
+    f" SELECT 'changed' FROM job WHERE {_WAKE_ONE} >= 0"
+    " UNION ALL"
+    " SELECT CASE WHEN token IS DISTINCT FROM :token THEN 'lost' ELSE 'already' END"
+    " FROM pq_jobs WHERE id = :id AND NOT EXISTS (SELECT 1 FROM job)"
+)
+
+
+def _bytes(payload: str | bytes) -> bytes:
+    return payload.encode("utf-8") if isinstance(payload, str) else payload
+
+
+class PostgresStore(PostgresPlans):
+    """A pq store in a PostgreSQL database, used synchronously: one connection per process and
+    thread, in autocommit mode (a one-statement call is its own transaction)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout: float = 30.0,
+        read_only: bool = False,
+        create: bool = True,
+    ) -> None:
+        self.target = Target(url)
+        self.location = self.target.location
         try:
             import psycopg
         except ImportError:
             raise StoreError(
-                "the PostgreSQL backend needs psycopg: pip install 'pq[postgres]'"
+                f"{self.location}: the PostgreSQL backend needs psycopg: install the "
+                "'postgres' extra"
             ) from None
         self._psycopg = psycopg
-        self._url = url
-        self.location = _redact(url)
         self.read_only = read_only
         self.busy_timeout = busy_timeout
         self._local = threading.local()
         self._orphans: list[Any] = []
-        self._migrate()
+        self._opened = False
+        prepare(self, create)
+        self._opened = True
 
-    # -- connections -------------------------------------------------------------------------
+    # -- connections ---------------------------------------------------------------------------
 
-    @property
-    def _conn(self) -> Any:
+    def _connection(self) -> Any:
         local = self._local
         conn = getattr(local, "conn", None)
-        if conn is None or local.pid != os.getpid() or conn.closed:
-            if conn is not None and local.pid != os.getpid():
-                self._orphans.append(conn)  # the parent's socket: leave it alone
-            try:
-                conn = self._psycopg.connect(self._url, autocommit=True, connect_timeout=10)
-                ms = int(self.busy_timeout * 1000)
-                conn.execute(f"SET lock_timeout = {ms}")
-                if self.read_only:
-                    conn.execute("SET default_transaction_read_only = on")
-            except self._psycopg.Error as exc:
-                raise from_postgres(exc, self.location) from None
-            local.conn, local.pid, local.depth, local.listening = conn, os.getpid(), 0, False
+        if conn is not None and local.pid == os.getpid() and not conn.closed and not conn.broken:
+            return conn
+        if conn is not None and local.pid != os.getpid():
+            self._orphans.append(conn)  # the parent's socket: leave it alone
+        local.conn = None
+        try:
+            conn = self._psycopg.connect(self.target.conninfo, autocommit=True, connect_timeout=10)
+        except self._psycopg.Error as exc:
+            raise self._connect_error(exc) from None
+        try:
+            cur = conn.execute(session_setup(self))
+            while cur.description is None and cur.nextset():
+                pass  # past the SETs, to the schema in use
+            local.schema = cur.fetchone()[0]
+        except self._psycopg.Error as exc:
+            conn.close()
+            raise from_postgres(exc, self.location) from None
+        local.conn, local.pid, local.listening = conn, os.getpid(), None
         return conn
+
+    def _connect_error(self, exc: Exception) -> Exception:
+        error = from_postgres(exc, self.location)
+        if isinstance(error, ConnectionLost) and not self._opened:
+            text = redact(" ".join(str(exc).split()))[:300]
+            return StoreError(f"{self.location}: cannot reach the database ({text})")
+        return error
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -130,73 +578,144 @@ class PostgresStore:
             conn.close()
         self._local.conn = None
 
-    @contextmanager
-    def _guard(self) -> Iterator[Any]:
-        try:
-            yield self._conn
-        except self._psycopg.Error as exc:
-            raise from_postgres(exc, self.location) from None
+    def _dropped(self, conn: Any, exc: Exception) -> Exception:
+        """The QueueError for a failed call; a connection that is no longer sound is closed,
+        so the next call opens a new one."""
+        error = from_postgres(exc, self.location)
+        if isinstance(error, ConnectionLost) or conn.broken or conn.closed:
+            try:
+                conn.close()
+            except Exception:
+                pass
+            self._local.conn = None
+            if not isinstance(error, ConnectionLost):
+                error = ConnectionLost(f"{self.location}: the connection was lost ({error})")
+        return error
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        if self.read_only:
+    # -- running plans -------------------------------------------------------------------------
+
+    def _run(self, op: Op, plan: Plan[T]) -> T:
+        if op.write and self.read_only:
+            plan.close()
             raise StoreReadOnly(f"{self.location}: opened read-only; this change is refused")
-        with self._guard() as conn:
-            local = self._local
-            if local.depth:
-                local.depth += 1
-                try:
-                    yield
-                finally:
-                    local.depth -= 1
-                return
-            local.depth = 1
+        conn = self._connection()
+        psycopg = self._psycopg
+
+        def execute(stmt: Stmt) -> list[tuple]:
+            cur = conn.execute(translate(stmt.sql), stmt.params, prepare=None)
+            return cur.fetchall() if cur.description is not None else []
+
+        try:
+            if op.single:
+                return drive(plan, execute)
+            conn.execute("BEGIN" if op.write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
-                with conn.transaction():
-                    yield
-            finally:
-                local.depth = 0
+                result = drive(plan, execute)
+            except BaseException:
+                if not conn.broken and not conn.closed:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except psycopg.Error:
+                        pass
+                raise
+            conn.execute("COMMIT")
+            return result
+        except psycopg.Error as exc:
+            raise self._dropped(conn, exc) from None
 
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        with self._guard() as conn:
-            if self._local.depth:
-                yield
-                return
-            self._local.depth = 1
-            try:
-                with conn.transaction():
-                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    yield
-            finally:
-                self._local.depth = 0
+    # -- waiting -------------------------------------------------------------------------------
 
-    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
-        with self._guard() as conn:
-            return conn.execute(sql, args).fetchall()
+    def wait(self, queue: str, timeout: float) -> None:
+        conn = self._connection()
+        wanted = channel(self._local.schema, queue)
+        try:
+            if self._local.listening != wanted:
+                if self._local.listening:
+                    conn.execute(f'UNLISTEN "{self._local.listening}"')
+                conn.execute(f'LISTEN "{wanted}"')
+                self._local.listening = wanted
+                return  # the caller looks once more before it sleeps
+            for _note in conn.notifies(timeout=timeout, stop_after=1):
+                break
+            for _note in conn.notifies(timeout=0):  # several wake-ups are one
+                pass
+        except self._psycopg.Error as exc:
+            raise self._dropped(conn, exc) from None
 
-    # -- schema ------------------------------------------------------------------------------
+    def quiet(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or not getattr(self._local, "listening", None) or conn.closed:
+            return
+        try:
+            conn.execute("UNLISTEN *")
+            for _note in conn.notifies(timeout=0):  # what arrived meanwhile is not for anyone
+                pass
+        except self._psycopg.Error as exc:
+            raise self._dropped(conn, exc) from None
+        finally:
+            self._local.listening = None
 
-    def _migrate(self) -> None:
-        with self._guard() as conn:
-            exists = conn.execute("SELECT to_regclass('pq_meta') IS NOT NULL").fetchone()[0]
-            version = 0
-            if exists:
-                version = int(
-                    conn.execute("SELECT value FROM pq_meta WHERE key = 'version'").fetchone()[0]
-                )
+    # -- housekeeping --------------------------------------------------------------------------
+
+    def maintain(self, event_retention: float, worker_retention: float) -> bool:
+        self._tidy(event_retention, worker_retention)
+        self._fold_counters()
+        return False  # PostgreSQL's own autovacuum and checkpoints keep it bounded
+
+
+def session_setup(store: PostgresPlans) -> str:
+    """What every new connection runs first (one round trip): the lock timeout, the store's
+    schema, read-only mode; it answers with the schema in use."""
+    parts = [f"SET lock_timeout = {int(store.busy_timeout * 1000)}"]  # type: ignore[attr-defined]
+    schema = store.target.schema  # type: ignore[attr-defined]
+    if schema is not None:
+        parts.append(f"SET search_path TO {_ident(schema)}")
+    if store.read_only:
+        parts.append("SET default_transaction_read_only = on")
+    parts.append("SELECT current_schema()")
+    return "; ".join(parts)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def prepare(store: PostgresStore, create: bool) -> None:
+    """Create or upgrade the store's tables (one migrator at a time), or refuse it."""
+    conn = store._connection()
+    psycopg = store._psycopg
+    location = store.location
+    try:
+        schema = store.target.schema
+        if schema is not None:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
+            ).fetchone()
+            if not exists:
+                if not create or store.read_only:
+                    raise StoreNotFound(f"{location}: no such store (schema {schema!r})")
+                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+                store.close()
+                conn = store._connection()
+        [(found,)] = conn.execute("SELECT to_regclass('pq_meta') IS NOT NULL").fetchall()
+        version = 0
+        if found:
+            version = int(
+                conn.execute("SELECT value FROM pq_meta WHERE key = 'version'").fetchone()[0]
+            )
+        elif not create:
+            raise StoreNotFound(f"{location}: no such store (no pq tables here)")
         if version > SCHEMA_VERSION:
             raise SchemaTooNew(
-                f"{self.location}: store format version {version} is newer than this pq "
+                f"{location}: store format version {version} is newer than this pq "
                 f"understands (up to {SCHEMA_VERSION}); upgrade pq to open it"
             )
         if version == SCHEMA_VERSION:
             return
-        if self.read_only:
-            raise StoreReadOnly(f"{self.location}: store needs creating or upgrading first")
-        with self.transaction(), self._guard() as conn:
-            # One migrator at a time; the others find the work done.
-            conn.execute("SELECT pg_advisory_xact_lock(7073)")
+        if store.read_only:
+            raise StoreReadOnly(f"{location}: store needs creating or upgrading first")
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(7073)")  # the others find the work done
             conn.execute("CREATE TABLE IF NOT EXISTS pq_meta (key TEXT PRIMARY KEY, value TEXT)")
             row = conn.execute("SELECT value FROM pq_meta WHERE key = 'version'").fetchone()
             version = int(row[0]) if row else 0
@@ -207,451 +726,5 @@ class PostgresStore:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(SCHEMA_VERSION),),
             )
-
-    def _notify(self, conn: Any, queues: Sequence[str]) -> None:
-        for queue in sorted(set(queues)):
-            conn.execute("SELECT pg_notify(%s, %s)", (_CHANNEL, queue))
-
-    # -- producer ----------------------------------------------------------------------------
-
-    def insert(self, jobs: Sequence[NewJob], now: float) -> list[int]:
-        sql = (
-            "INSERT INTO pq_jobs (queue, payload, encoding, status, priority, max_attempts,"
-            " available_at, dedup_key, created_at, updated_at)"
-            " VALUES (%s, %s, %s, 'ready', %s, %s, %s, %s, %s, %s)"
-        )
-        ids = []
-        with self.transaction(), self._guard() as conn:
-            cur = conn.cursor()
-            if all(job.dedup_key is None for job in jobs):
-                cur.executemany(
-                    sql + " RETURNING id",
-                    [(*_bytes_job(job), now, now) for job in jobs],
-                    returning=True,
-                )
-                while True:
-                    ids.append(cur.fetchone()[0])
-                    if not cur.nextset():
-                        break
-            else:
-                for job in jobs:
-                    row = cur.execute(
-                        sql + " ON CONFLICT DO NOTHING RETURNING id", (*_bytes_job(job), now, now)
-                    ).fetchone()
-                    if row is None:
-                        row = cur.execute(
-                            "SELECT id FROM pq_jobs WHERE queue = %s AND dedup_key = %s"
-                            " AND status IN ('ready', 'in_progress')",
-                            (job.queue, job.dedup_key),
-                        ).fetchone()
-                    ids.append(row[0])
-            self._notify(conn, [job.queue for job in jobs])
-        return ids
-
-    # -- consumer ----------------------------------------------------------------------------
-
-    def claim(
-        self,
-        queue: str,
-        limit: int,
-        now: float,
-        lease_until: float,
-        worker: str,
-        token: str,
-        ack: Sequence[tuple[int, str]] = (),
-    ) -> list[Row]:
-        with self.transaction(), self._guard() as conn:
-            if ack:
-                self._complete(conn, ack, now)
-            rows = conn.execute(
-                f"UPDATE pq_jobs SET status = 'in_progress', attempts = attempts + 1,"
-                f" token = %s, worker = %s, lease_expires_at = %s, updated_at = %s,"
-                f" claimed_at = %s"
-                f" WHERE id IN (SELECT id FROM pq_jobs"
-                f"   WHERE queue = %s AND status = 'ready' AND available_at <= %s"
-                f"   ORDER BY priority DESC, available_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
-                f" RETURNING {_COLS}",
-                (token, worker, lease_until, now, now, queue, now, limit),
-            ).fetchall()
-        rows = [_text_row(r) for r in rows]
-        rows.sort(key=lambda r: (-r[5], r[10], r[0]))
-        return rows
-
-    def complete(self, claims: Sequence[tuple[int, str]], now: float) -> list[str]:
-        with self.transaction(), self._guard() as conn:
-            return self._complete(conn, claims, now)
-
-    @staticmethod
-    def _complete(conn: Any, claims: Sequence[tuple[int, str]], now: float) -> list[str]:
-        outcomes = []
-        for job_id, token in claims:
-            cur = conn.execute(
-                "UPDATE pq_jobs SET status = 'done', updated_at = %s, lease_expires_at = NULL"
-                " WHERE id = %s AND ((status = 'in_progress' AND token = %s)"
-                "   OR status IN ('ready', 'dead'))",
-                (now, job_id, token),
-            )
-            outcomes.append("done" if cur.rowcount else _why_not(conn, job_id))
-        return outcomes
-
-    def fail(
-        self,
-        job_id: int,
-        token: str,
-        now: float,
-        status: str,
-        available_at: float,
-        error: str | None,
-    ) -> str:
-        with self.transaction(), self._guard() as conn:
-            cur = conn.execute(
-                "UPDATE pq_jobs SET status = %s, available_at = %s, last_error = %s,"
-                " updated_at = %s, lease_expires_at = NULL, token = NULL"
-                " WHERE id = %s AND status = 'in_progress' AND token = %s RETURNING queue",
-                (status, available_at, error, now, job_id, token),
-            )
-            row = cur.fetchone()
-            if row is None:
-                return _why_not(conn, job_id)
-            if status == "ready":
-                self._notify(conn, [row[0]])
-            return "done"
-
-    def extend(self, job_id: int, token: str, lease_until: float, now: float) -> bool:
-        with self.transaction(), self._guard() as conn:
-            cur = conn.execute(
-                "UPDATE pq_jobs SET lease_expires_at = %s, updated_at = %s"
-                " WHERE id = %s AND status = 'in_progress' AND token = %s",
-                (lease_until, now, job_id, token),
-            )
-            return cur.rowcount == 1
-
-    def release(self, job_id: int, token: str, now: float) -> None:
-        with self.transaction(), self._guard() as conn:
-            row = conn.execute(
-                "UPDATE pq_jobs SET status = 'ready', available_at = %s, updated_at = %s,"
-                " lease_expires_at = NULL, token = NULL"
-                " WHERE id = %s AND status = 'in_progress' AND token = %s RETURNING queue",
-                (now, now, job_id, token),
-            ).fetchone()
-            if row:
-                self._notify(conn, [row[0]])
-
-    # -- manager -----------------------------------------------------------------------------
-
-    def held(self, now: float, stale_before: float | None) -> list[Held]:
-        # Inside a transaction the rows stay locked, so a second manager skips them.
-        lock = " FOR UPDATE SKIP LOCKED" if self._local_depth() else ""
-        if stale_before is None:
-            rows = self._rows(
-                f"SELECT {_HELD_COLS} FROM pq_jobs"
-                f" WHERE status = 'in_progress' AND lease_expires_at <= %s{lock}",
-                (now,),
-            )
-        else:
-            rows = self._rows(
-                f"SELECT {_HELD_COLS} FROM pq_jobs WHERE status = 'in_progress'"
-                f" AND (lease_expires_at <= %s OR updated_at <= %s){lock}",
-                (now, stale_before),
-            )
-        return [Held(*r) for r in rows]
-
-    def _local_depth(self) -> int:
-        return getattr(self._local, "depth", 0)
-
-    def holders(self) -> list[str]:
-        rows = self._rows(
-            "SELECT DISTINCT worker FROM pq_jobs"
-            " WHERE status = 'in_progress' AND worker IS NOT NULL"
-        )
-        return [r[0] for r in rows]
-
-    def held_by(self, workers: Sequence[str]) -> list[Held]:
-        lock = " FOR UPDATE SKIP LOCKED" if self._local_depth() else ""
-        rows = self._rows(
-            f"SELECT {_HELD_COLS} FROM pq_jobs"
-            f" WHERE status = 'in_progress' AND worker = ANY(%s){lock}",
-            (list(workers),),
-        )
-        return [Held(*r) for r in rows]
-
-    def all_held(self) -> list[Held]:
-        rows = self._rows(f"SELECT {_HELD_COLS} FROM pq_jobs WHERE status = 'in_progress'")
-        return [Held(*r) for r in rows]
-
-    def settle(self, ready: Sequence[int], dead: Sequence[int], now: float, error: str) -> None:
-        with self.transaction(), self._guard() as conn:
-            for status, ids in (("ready", ready), ("dead", dead)):
-                if not ids:
-                    continue
-                queues = conn.execute(
-                    "UPDATE pq_jobs SET status = %s, available_at = %s, updated_at = %s,"
-                    " last_error = %s, lease_expires_at = NULL, token = NULL"
-                    " WHERE id = ANY(%s) AND status = 'in_progress' RETURNING queue",
-                    (status, now, now, error, list(ids)),
-                ).fetchall()
-                if status == "ready":
-                    self._notify(conn, [q for (q,) in queues])
-
-    # -- operator ----------------------------------------------------------------------------
-
-    def requeue(self, ids: Sequence[int], now: float, reset_attempts: bool) -> list[int]:
-        changed = []
-        sql = (
-            "UPDATE pq_jobs SET status = 'ready', available_at = %s, updated_at = %s,"
-            " attempts = CASE WHEN %s THEN 0 ELSE attempts END,"
-            " lease_expires_at = NULL, token = NULL"
-            " WHERE id = %s AND status <> 'ready' RETURNING queue"
-        )
-        with self.transaction(), self._guard() as conn:
-            queues = []
-            for job_id in ids:
-                row = self._revive(conn, sql, (now, now, reset_attempts, job_id), job_id)
-                if row:
-                    changed.append(job_id)
-                    queues.append(row[0])
-            self._notify(conn, queues)
-        return changed
-
-    def _revive(self, conn: Any, sql: str, args: tuple, job_id: int) -> tuple | None:
-        """Run an UPDATE … RETURNING that makes a job live again. If its dedup_key went to a
-        newer live job meanwhile, that job keeps the key and this one is revived without it."""
-        try:
-            with conn.transaction():  # a savepoint: a conflict spoils only this statement
-                return conn.execute(sql, args).fetchone()
-        except self._psycopg.errors.UniqueViolation:
-            conn.execute("UPDATE pq_jobs SET dedup_key = NULL WHERE id = %s", (job_id,))
-            return conn.execute(sql, args).fetchone()
-
-    def delete(self, ids: Sequence[int]) -> list[int]:
-        with self.transaction(), self._guard() as conn:
-            rows = conn.execute(
-                "DELETE FROM pq_jobs WHERE id = ANY(%s) RETURNING id", (list(ids),)
-            ).fetchall()
-            removed = {r[0] for r in rows}
-            conn.execute("DELETE FROM pq_job_events WHERE job_id = ANY(%s)", (list(removed),))
-        return [i for i in ids if i in removed]
-
-    def purge(self, queue: str | None, status: str, before: float, dry_run: bool) -> int:
-        where = "status = %s AND updated_at <= %s" + ("" if queue is None else " AND queue = %s")
-        if status in ("done", "dead"):
-            where += " AND status IN ('done', 'dead')"  # lets the planner use pq_jobs_age
-        args = (status, before) if queue is None else (status, before, queue)
-        if dry_run:
-            return self._rows(f"SELECT count(*) FROM pq_jobs WHERE {where}", args)[0][0]
-        with self.transaction(), self._guard() as conn:
-            return conn.execute(
-                f"WITH gone AS (DELETE FROM pq_jobs WHERE {where} RETURNING id),"
-                " history AS (DELETE FROM pq_job_events WHERE job_id IN (SELECT id FROM gone))"
-                " SELECT count(*) FROM gone",
-                args,
-            ).fetchone()[0]
-
-    def set_status(self, job_id: int, status: str, now: float) -> bool:
-        # As in the SQLite store: a job forced into progress is held by no claim, so its lease
-        # ends now; one already in progress keeps its claim.
-        sql = (
-            "UPDATE pq_jobs SET status = %s, updated_at = %s, available_at = %s,"
-            " lease_expires_at = CASE WHEN %s <> 'in_progress' THEN NULL"
-            "   WHEN status = 'in_progress' THEN lease_expires_at ELSE %s END,"
-            " claimed_at = CASE WHEN %s = 'in_progress' AND status <> 'in_progress' THEN %s"
-            "   ELSE claimed_at END,"
-            " token = CASE WHEN %s = 'in_progress' THEN token END"
-            " WHERE id = %s RETURNING queue"
-        )
-        args = (status, now, now, status, now, status, now, status, job_id)
-        with self.transaction(), self._guard() as conn:
-            row = self._revive(conn, sql, args, job_id)
-            if row and status == "ready":
-                self._notify(conn, [row[0]])
-            return row is not None
-
-    # -- events ------------------------------------------------------------------------------
-
-    def record(
-        self,
-        now: float,
-        queue: str,
-        kind: str,
-        actor: str,
-        detail: str,
-        job_ids: Sequence[int],
-        count: int | None = None,
-    ) -> None:
-        listed = "[" + ",".join(str(i) for i in job_ids[:_EVENT_JOB_IDS_KEPT]) + "]"
-        with self.transaction(), self._guard() as conn:
-            event_id = conn.execute(
-                "INSERT INTO pq_events (at, queue, kind, actor, count, detail, job_ids)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (now, queue, kind, actor, len(job_ids) if count is None else count, detail, listed),
-            ).fetchone()[0]
-            if job_ids:
-                conn.execute(
-                    "INSERT INTO pq_job_events (job_id, event_id)"
-                    " SELECT unnest(%s::bigint[]), %s ON CONFLICT DO NOTHING",
-                    (list(job_ids), event_id),
-                )
-
-    def events(self, queue: str | None, limit: int, offset: int) -> list[EventRow]:
-        where = "kind <> %s" + ("" if queue is None else " AND queue = %s")
-        args: tuple = (HISTORY_ONLY,) if queue is None else (HISTORY_ONLY, queue)
-        rows = self._rows(
-            f"SELECT * FROM pq_events WHERE {where} ORDER BY id DESC LIMIT %s OFFSET %s",
-            (*args, limit, offset),
-        )
-        return [EventRow(*r) for r in rows]
-
-    def history(self, job_id: int) -> list[EventRow]:
-        rows = self._rows(
-            "SELECT e.* FROM pq_job_events j JOIN pq_events e ON e.id = j.event_id"
-            " WHERE j.job_id = %s ORDER BY e.id",
-            (job_id,),
-        )
-        return [EventRow(*r) for r in rows]
-
-    # -- reading -----------------------------------------------------------------------------
-
-    def counts(self) -> dict[tuple[str, str], int]:
-        # An index-only count: PostgreSQL keeps no cheap row count, and a counter row would
-        # make every writer on every machine wait for each other.
-        rows = self._rows("SELECT queue, status, count(*) FROM pq_jobs GROUP BY queue, status")
-        return {(q, s): n for q, s, n in rows}
-
-    def oldest_ready(self, queue: str) -> float | None:
-        rows = self._rows(
-            "SELECT created_at FROM pq_jobs WHERE queue = %s AND status = 'ready'"
-            " ORDER BY id LIMIT 1",
-            (queue,),
-        )
-        return rows[0][0] if rows else None
-
-    def done_per_minute(self, queue: str, since_minute: int) -> dict[int, int]:
-        rows = self._rows(
-            "SELECT floor(updated_at / 60)::bigint AS minute, count(*) FROM pq_jobs"
-            " WHERE status = 'done' AND updated_at >= %s AND queue = %s GROUP BY minute",
-            (since_minute * 60, queue),
-        )
-        return {int(m): n for m, n in rows}
-
-    def rows(
-        self,
-        queue: str | None,
-        statuses: Sequence[str] | None,
-        search: str | None,
-        limit: int,
-        offset: int,
-        newest_first: bool,
-    ) -> list[Row]:
-        where, args = [], []
-        if queue is not None:
-            where.append("queue = %s")
-            args.append(queue)
-        if statuses:
-            where.append("status = ANY(%s)")
-            args.append(list(statuses))
-        if search:
-            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            pattern += "%"
-            where.append(
-                "(convert_from(payload, 'UTF8') ILIKE %s OR last_error ILIKE %s"
-                " OR worker ILIKE %s OR id::text = %s)"
-            )
-            args.extend([pattern, pattern, pattern, search.strip()])
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
-        order = "DESC" if newest_first else "ASC"
-        rows = self._rows(
-            f"SELECT {_COLS} FROM pq_jobs {clause} ORDER BY id {order} LIMIT %s OFFSET %s",
-            (*args, limit, offset),
-        )
-        return [_text_row(r) for r in rows]
-
-    def row(self, job_id: int) -> Row | None:
-        rows = self._rows(f"SELECT {_COLS} FROM pq_jobs WHERE id = %s", (job_id,))
-        return _text_row(rows[0]) if rows else None
-
-    # -- workers -----------------------------------------------------------------------------
-
-    def register(self, worker: WorkerRow) -> None:
-        with self.transaction(), self._guard() as conn:
-            conn.execute(
-                "INSERT INTO pq_workers (id, kind, queue, host, pid, proc_start, started_at,"
-                " last_seen, stopped) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (id, kind) DO UPDATE SET last_seen = excluded.last_seen,"
-                " queue = excluded.queue, stopped = FALSE",
-                worker,
-            )
-
-    def heartbeat_worker(self, worker_id: str, kind: str, now: float) -> None:
-        with self.transaction(), self._guard() as conn:
-            conn.execute(
-                "UPDATE pq_workers SET last_seen = %s WHERE id = %s AND kind = %s",
-                (now, worker_id, kind),
-            )
-
-    def stop_worker(self, worker_id: str, kind: str, now: float) -> None:
-        with self.transaction(), self._guard() as conn:
-            conn.execute(
-                "UPDATE pq_workers SET stopped = TRUE, last_seen = %s WHERE id = %s AND kind = %s",
-                (now, worker_id, kind),
-            )
-
-    def workers(self) -> list[WorkerRow]:
-        rows = self._rows(
-            "SELECT id, kind, queue, host, pid, proc_start, started_at, last_seen, stopped"
-            " FROM pq_workers ORDER BY last_seen DESC"
-        )
-        return [WorkerRow(*r) for r in rows]
-
-    def forget_workers(self, before: float) -> None:
-        with self.transaction(), self._guard() as conn:
-            conn.execute("DELETE FROM pq_workers WHERE last_seen < %s", (before,))
-
-    # -- housekeeping ------------------------------------------------------------------------
-
-    def maintain(self, now: float) -> bool:
-        return False  # PostgreSQL's own autovacuum and checkpoints keep it bounded
-
-    def wait(self, queue: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        with self._guard() as conn:
-            if not self._local.listening:
-                conn.execute(f"LISTEN {_CHANNEL}")
-                self._local.listening = True
-            while (left := deadline - time.monotonic()) > 0:
-                for note in conn.notifies(timeout=left, stop_after=1):
-                    if note.payload == queue:
-                        return
-
-
-def _bytes_job(job: NewJob) -> tuple:
-    payload = job.payload
-    if isinstance(payload, str):
-        payload = payload.encode("utf-8", "surrogatepass")
-    return (job.queue, payload, *job[2:])
-
-
-def _text_row(row: tuple) -> tuple:
-    """Payloads are stored as bytes; give str and JSON payloads back as text, as SQLite does."""
-    payload = row[2]
-    if row[3] != "bytes":
-        payload = bytes(payload).decode("utf-8", "surrogatepass")
-    else:
-        payload = bytes(payload)
-    return (*row[:2], payload, *row[3:])
-
-
-def _why_not(conn: Any, job_id: int) -> str:
-    row = conn.execute("SELECT status FROM pq_jobs WHERE id = %s", (job_id,)).fetchone()
-    if row is None:
-        return "missing"
-    return "lost" if row[0] == "in_progress" else "already"
-
-
-def _redact(url: str) -> str:
-    """A URL without its password, for messages."""
-    head, sep, tail = url.rpartition("@")
-    if not sep:
-        return url
-    scheme, _, cred = head.partition("//")
-    user = cred.split(":", 1)[0]
-    return f"{scheme}//{user}{':***' if ':' in cred else ''}@{tail}"
+    except psycopg.Error as exc:
+        raise store._dropped(conn, exc) from None

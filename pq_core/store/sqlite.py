@@ -1,9 +1,12 @@
-"""The SQLite backend: schema, pragmas, the claim statement and migrations.
+"""The SQLite backend: the store file, its schema and migrations, and the hot paths.
 
 One connection per process and thread, never carried across fork. Every write is
 `BEGIN IMMEDIATE … COMMIT`, so a writer waits for the lock up front instead of failing midway.
-Counters (per queue and status, done per minute) are kept by triggers in the same transaction
-as the change, so `stats()` never scans the jobs.
+Counters per queue and status are kept in the same transaction as the change: inserts are
+counted once per statement (a put_many of 1,000 jobs updates its counter once), status changes
+and deletes by triggers, so no statement can forget them. `stats()` never scans the jobs.
+
+Time is the host's clock (`clock`, injectable for tests): one machine, one clock.
 """
 
 from __future__ import annotations
@@ -11,96 +14,122 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from pq_core.errors import (
     NotAStore,
     SchemaTooNew,
+    StoreCorrupt,
     StoreNotFound,
     StoreReadOnly,
     from_sqlite,
 )
-from pq_core.store.base import COLUMNS, EventRow, Held, NewJob, Row, WorkerRow
+from pq_core.model import EventKind, error_signature
+from pq_core.store.base import JobRow, NewJob, Outcome
+from pq_core.store.sql import CAPPED_LEASE, COLS, Op, Plan, SQLStore, Stmt, T, drive, outcome_of
+from pq_core.store.sql import write as write_op
 
 APPLICATION_ID = 0x70710A01  # "pq" + format family; tells a pq store from any other SQLite file
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PAGE_SIZE = 1024
+HEADER = b"SQLite format 3\x00"
 
-_COLS = ", ".join(COLUMNS)
-_HELD_COLS = "id, queue, attempts, max_attempts, worker, claimed_at, lease_expires_at"
+
+def _fill_error_signatures(conn: sqlite3.Connection) -> None:
+    rows = conn.execute(
+        "SELECT id, last_error FROM pq_jobs WHERE last_error IS NOT NULL"
+        " AND status IN ('ready', 'dead')"
+    ).fetchall()
+    conn.executemany(
+        "UPDATE pq_jobs SET error_sig = ? WHERE id = ?",
+        [(error_signature(error), job_id) for job_id, error in rows],
+    )
+
 
 # Each entry migrates from version i to i + 1.
 MIGRATIONS: list[str] = [
+    # 1: the first format (kept as it was, so that every store takes the same path forward).
     """
     CREATE TABLE jobs (
-        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, payload BLOB NOT NULL,
+        encoding TEXT NOT NULL, status TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,
+        created_at REAL NOT NULL, updated_at REAL NOT NULL, available_at REAL NOT NULL,
+        lease_expires_at REAL, worker TEXT, last_error TEXT, dedup_key TEXT, token TEXT,
+        claimed_at REAL
+    );
+    CREATE TABLE counts (
+        queue TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (queue, status)
+    ) WITHOUT ROWID;
+    CREATE TABLE throughput (
+        queue TEXT NOT NULL, minute INTEGER NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (queue, minute)
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, queue TEXT NOT NULL,
+        kind TEXT NOT NULL, actor TEXT NOT NULL, count INTEGER NOT NULL, detail TEXT NOT NULL,
+        job_ids TEXT NOT NULL
+    );
+    CREATE TABLE job_events (
+        job_id INTEGER NOT NULL, event_id INTEGER NOT NULL, PRIMARY KEY (job_id, event_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE workers (
+        id TEXT NOT NULL, kind TEXT NOT NULL, queue TEXT NOT NULL, host TEXT NOT NULL,
+        pid INTEGER NOT NULL, proc_start TEXT NOT NULL, started_at REAL NOT NULL,
+        last_seen REAL NOT NULL, stopped INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (id, kind)
+    ) WITHOUT ROWID;
+    """,
+    # 2: one pq_* table set shared with the PostgreSQL store; no AUTOINCREMENT (a claim token,
+    # kept through requeue, makes a reused id harmless); counters per statement; failures in
+    # each job's own history; paused queues; settings.
+    """
+    CREATE TABLE pq_jobs (
+        id               INTEGER PRIMARY KEY,
         queue            TEXT    NOT NULL,
-        payload          BLOB    NOT NULL,
-        encoding         TEXT    NOT NULL,
         status           TEXT    NOT NULL,
-        priority         INTEGER NOT NULL DEFAULT 0,
+        priority         INTEGER NOT NULL,
         attempts         INTEGER NOT NULL DEFAULT 0,
         max_attempts     INTEGER NOT NULL,
         created_at       REAL    NOT NULL,
         updated_at       REAL    NOT NULL,
         available_at     REAL    NOT NULL,
         lease_expires_at REAL,
+        claimed_at       REAL,
         worker           TEXT,
-        last_error       TEXT,
-        dedup_key        TEXT,
         token            TEXT,
-        claimed_at       REAL
+        last_error       TEXT,
+        error_sig        TEXT,
+        dedup_key        TEXT,
+        encoding         TEXT    NOT NULL,
+        payload          BLOB    NOT NULL
     );
-    -- claim: only ready jobs are in it, so done jobs piling up never slow a claim
-    CREATE INDEX jobs_claim ON jobs (queue, priority DESC, available_at, id)
-        WHERE status = 'ready';
-    CREATE INDEX jobs_lease ON jobs (lease_expires_at, worker) WHERE status = 'in_progress';
-    CREATE INDEX jobs_listing ON jobs (queue, status, id);
-    -- purge: only finished jobs, so a claim does not touch it
-    CREATE INDEX jobs_age ON jobs (status, updated_at) WHERE status IN ('done', 'dead');
-    CREATE UNIQUE INDEX jobs_dedup ON jobs (queue, dedup_key)
-        WHERE dedup_key IS NOT NULL AND status IN ('ready', 'in_progress');
+    INSERT INTO pq_jobs (id, queue, status, priority, attempts, max_attempts, created_at,
+        updated_at, available_at, lease_expires_at, claimed_at, worker, token, last_error,
+        dedup_key, encoding, payload)
+        SELECT id, queue, status, priority, attempts, max_attempts, created_at, updated_at,
+        available_at, lease_expires_at, claimed_at, worker, token, last_error, dedup_key,
+        encoding, payload FROM jobs;
 
-    CREATE TABLE counts (
-        queue  TEXT NOT NULL,
-        status TEXT NOT NULL,
-        n      INTEGER NOT NULL,
-        PRIMARY KEY (queue, status)
-    ) WITHOUT ROWID;
-    CREATE TABLE throughput (
+    CREATE TABLE pq_counters (
         queue  TEXT    NOT NULL,
-        minute INTEGER NOT NULL,
+        kind   TEXT    NOT NULL,  -- a status (minute 0: jobs in it now), or done/failed per minute
+        minute INTEGER NOT NULL,  -- 0, or epoch seconds // 60
+        shard  INTEGER NOT NULL,  -- always 0 here (PostgreSQL: one per connection)
         n      INTEGER NOT NULL,
-        PRIMARY KEY (queue, minute)
+        PRIMARY KEY (queue, kind, minute, shard)
     ) WITHOUT ROWID;
+    INSERT INTO pq_counters SELECT queue, status, 0, 0, count(*) FROM pq_jobs GROUP BY 1, 2;
+    INSERT INTO pq_counters SELECT queue, 'done', minute, 0, n FROM throughput;
 
-    CREATE TRIGGER jobs_counted_in AFTER INSERT ON jobs BEGIN
-        INSERT INTO counts (queue, status, n) VALUES (NEW.queue, NEW.status, 1)
-            ON CONFLICT (queue, status) DO UPDATE SET n = n + 1;
-    END;
-    CREATE TRIGGER jobs_counted_move AFTER UPDATE OF status ON jobs
-        WHEN OLD.status <> NEW.status BEGIN
-        UPDATE counts SET n = n - 1 WHERE queue = OLD.queue AND status = OLD.status;
-        INSERT INTO counts (queue, status, n) VALUES (NEW.queue, NEW.status, 1)
-            ON CONFLICT (queue, status) DO UPDATE SET n = n + 1;
-    END;
-    CREATE TRIGGER jobs_counted_done AFTER UPDATE OF status ON jobs
-        WHEN NEW.status = 'done' AND OLD.status <> 'done' BEGIN
-        INSERT INTO throughput (queue, minute, n)
-            VALUES (NEW.queue, CAST(NEW.updated_at / 60 AS INTEGER), 1)
-            ON CONFLICT (queue, minute) DO UPDATE SET n = n + 1;
-    END;
-    CREATE TRIGGER jobs_counted_out AFTER DELETE ON jobs BEGIN
-        UPDATE counts SET n = n - 1 WHERE queue = OLD.queue AND status = OLD.status;
-        DELETE FROM job_events WHERE job_id = OLD.id;
-    END;
-
-    CREATE TABLE events (
-        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    CREATE TABLE pq_events (
+        id      INTEGER PRIMARY KEY,
         at      REAL    NOT NULL,
         queue   TEXT    NOT NULL,
         kind    TEXT    NOT NULL,
@@ -109,33 +138,102 @@ MIGRATIONS: list[str] = [
         detail  TEXT    NOT NULL,
         job_ids TEXT    NOT NULL
     );
-    CREATE TABLE job_events (
+    INSERT INTO pq_events SELECT * FROM events WHERE kind <> 'failed';
+    CREATE TABLE pq_event_jobs (
         job_id   INTEGER NOT NULL,
         event_id INTEGER NOT NULL,
         PRIMARY KEY (job_id, event_id)
     ) WITHOUT ROWID;
+    INSERT INTO pq_event_jobs SELECT job_id, event_id FROM job_events
+        WHERE event_id IN (SELECT id FROM pq_events);
+    CREATE TABLE pq_history (
+        id     INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL,
+        at     REAL    NOT NULL,
+        kind   TEXT    NOT NULL,
+        actor  TEXT    NOT NULL,
+        detail TEXT    NOT NULL
+    );
+    INSERT INTO pq_history (job_id, at, kind, actor, detail)
+        SELECT j.job_id, e.at, e.kind, e.actor, e.detail FROM events e
+        JOIN job_events j ON j.event_id = e.id WHERE e.kind = 'failed';
 
-    CREATE TABLE workers (
-        id         TEXT    NOT NULL,
-        kind       TEXT    NOT NULL,
-        queue      TEXT    NOT NULL,
-        host       TEXT    NOT NULL,
-        pid        INTEGER NOT NULL,
-        proc_start TEXT    NOT NULL,
-        started_at REAL    NOT NULL,
-        last_seen  REAL    NOT NULL,
-        stopped    INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (id, kind)
+    CREATE TABLE pq_workers (
+        id          TEXT    NOT NULL,
+        kind        TEXT    NOT NULL,
+        queue       TEXT    NOT NULL,
+        host        TEXT    NOT NULL,
+        pid         INTEGER NOT NULL,
+        started_at  REAL    NOT NULL,
+        last_seen   REAL    NOT NULL,
+        stopped     INTEGER NOT NULL DEFAULT 0,
+        done_recent INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (id, kind, queue)
     ) WITHOUT ROWID;
+    INSERT INTO pq_workers SELECT id, kind, queue, host, pid, started_at, last_seen, stopped, 0
+        FROM workers;
+    CREATE TABLE pq_queues (
+        name       TEXT    PRIMARY KEY,
+        paused     INTEGER NOT NULL,
+        changed_at REAL    NOT NULL,
+        changed_by TEXT    NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE pq_meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+
+    DROP TABLE jobs;
+    DROP TABLE counts;
+    DROP TABLE throughput;
+    DROP TABLE events;
+    DROP TABLE job_events;
+    DROP TABLE workers;
+
+    -- claim: only ready jobs are in it, so done jobs piling up never slow a claim
+    CREATE INDEX pq_jobs_claim ON pq_jobs (queue, priority DESC, available_at, id)
+        WHERE status = 'ready';
+    CREATE INDEX pq_jobs_lease ON pq_jobs (lease_expires_at, worker)
+        WHERE status = 'in_progress';
+    -- listings and the oldest ready job, per queue and status, in id order
+    CREATE INDEX pq_jobs_listing ON pq_jobs (queue, status, id);
+    -- purge by age: only finished jobs, so a claim does not touch it
+    CREATE INDEX pq_jobs_finished ON pq_jobs (queue, status, updated_at)
+        WHERE status IN ('done', 'dead');
+    CREATE UNIQUE INDEX pq_jobs_dedup ON pq_jobs (queue, dedup_key)
+        WHERE dedup_key IS NOT NULL AND status IN ('ready', 'in_progress');
+    -- scheduled jobs: only those ever delayed, retried or requeued are in it
+    CREATE INDEX pq_jobs_waiting ON pq_jobs (queue, available_at)
+        WHERE status = 'ready' AND available_at > created_at;
+    -- the errors view: only failing and dead jobs are in it
+    CREATE INDEX pq_jobs_errors ON pq_jobs (queue, error_sig)
+        WHERE error_sig IS NOT NULL AND status IN ('ready', 'dead');
+    CREATE INDEX pq_events_at ON pq_events (at);
+    CREATE INDEX pq_event_jobs_event ON pq_event_jobs (event_id);
+    CREATE INDEX pq_history_job ON pq_history (job_id);
+
+    CREATE TRIGGER pq_jobs_moved AFTER UPDATE OF status ON pq_jobs
+        WHEN OLD.status <> NEW.status BEGIN
+        UPDATE pq_counters SET n = n - 1
+            WHERE queue = OLD.queue AND kind = OLD.status AND minute = 0 AND shard = 0;
+        INSERT INTO pq_counters (queue, kind, minute, shard, n)
+            VALUES (NEW.queue, NEW.status, 0, 0, 1)
+            ON CONFLICT (queue, kind, minute, shard) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER pq_jobs_finished_now AFTER UPDATE OF status ON pq_jobs
+        WHEN NEW.status = 'done' AND OLD.status <> 'done' BEGIN
+        INSERT INTO pq_counters (queue, kind, minute, shard, n)
+            VALUES (NEW.queue, 'done', CAST(NEW.updated_at / 60 AS INTEGER), 0, 1)
+            ON CONFLICT (queue, kind, minute, shard) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER pq_jobs_removed AFTER DELETE ON pq_jobs BEGIN
+        UPDATE pq_counters SET n = n - 1
+            WHERE queue = OLD.queue AND kind = OLD.status AND minute = 0 AND shard = 0;
+    END;
     """,
 ]
-
-# Events of this kind belong to a job's history only, not to the activity log.
-HISTORY_ONLY = "failed"
-_EVENT_JOB_IDS_KEPT = 1000  # how many ids an event row lists; the job_events table has all
+# Python steps run after the script of the same version.
+AFTER_MIGRATION: dict[int, Callable[[sqlite3.Connection], None]] = {2: _fill_error_signatures}
 
 
-class SQLiteStore:
+class SQLiteStore(SQLStore):
     """A pq store in one SQLite file. Thread-safe: each thread gets its own connection."""
 
     def __init__(
@@ -145,40 +243,73 @@ class SQLiteStore:
         durability: str = "full",
         busy_timeout: float = 30.0,
         read_only: bool = False,
+        create: bool = True,
+        mode: int = 0o600,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.location = os.path.abspath(os.fspath(path))
         self.read_only = read_only
         self.busy_timeout = busy_timeout
+        self.clock = clock
+        self.mode = mode
         self._synchronous = {"full": "FULL", "normal": "NORMAL"}[durability]
         self._local = threading.local()
         self._orphans: list[sqlite3.Connection] = []  # inherited across fork: never touched
-        self._prepare_file()
-        self._migrate()
+        fresh = self._prepare_file(create)
+        self._migrate(fresh)
 
-    # -- connections -------------------------------------------------------------------------
+    # -- the file ------------------------------------------------------------------------------
 
-    def _prepare_file(self) -> None:
+    def _prepare_file(self, create: bool) -> bool:
+        """Check the path before SQLite touches it. True when the file is ours to initialise:
+        created here, or an empty file of this user with no log beside it."""
         path = self.location
         folder = os.path.dirname(path)
         if not os.path.isdir(folder):
             raise StoreNotFound(f"{path}: folder {folder} does not exist")
         if os.path.isdir(path):
             raise NotAStore(f"{path}: is a folder, not a pq store")
-        if self.read_only:
-            if not os.path.exists(path):
+        if not os.path.exists(path):
+            if self.read_only or not create:
                 raise StoreNotFound(f"{path}: no such store")
-            return
-        try:
-            # Created here, not by SQLite, so that only the owner can read the jobs.
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        except FileExistsError:
+            try:
+                # Created here, not by SQLite, so that only the owner can read the jobs.
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, self.mode))
+                os.chmod(path, self.mode)  # whatever the umask
+                return True
+            except FileExistsError:
+                pass  # another process created it this instant: check it like any file
+            except PermissionError as exc:
+                raise StoreReadOnly(
+                    f"{path}: cannot create the store here ({exc.strerror})"
+                ) from None
+        info = os.stat(path)
+        mine = info.st_uid == os.geteuid()
+        if not self.read_only:
+            if not mine and not _shared_with_me(info):
+                raise StoreReadOnly(
+                    f"{path}: the store belongs to another user (uid {info.st_uid}); open it "
+                    "with read_only=True to inspect it, or as its owner"
+                )
             if not os.access(path, os.W_OK):
                 raise StoreReadOnly(
                     f"{path}: store is read-only for this user; "
                     "open it with read_only=True to inspect it"
-                ) from None
-        except PermissionError as exc:
-            raise StoreReadOnly(f"{path}: cannot create the store here ({exc.strerror})") from None
+                )
+        if info.st_size == 0:
+            if _size(path + "-wal") > 0:
+                raise StoreCorrupt(
+                    f"{path}: the store file is empty but its write-ahead log is not: it was "
+                    "truncated or damaged; refusing to start it over (restore it from a backup)"
+                )
+            if not mine:
+                raise NotAStore(f"{path}: an empty file of another user; pq does not adopt it")
+            return not self.read_only
+        with open(path, "rb") as f:
+            head = f.read(len(HEADER))
+        if head != HEADER:
+            raise NotAStore(f"{path}: not a SQLite database (not a pq store)")
+        return False
 
     def _connect(self) -> sqlite3.Connection:
         if self.read_only:
@@ -224,8 +355,7 @@ class SQLiteStore:
                 conn = self._connect()
             except sqlite3.Error as exc:
                 raise from_sqlite(exc, self.location) from None
-            local.conn, local.pid, local.depth = conn, pid, 0
-            local.version = None
+            local.conn, local.pid = conn, pid
         return conn
 
     def close(self) -> None:
@@ -234,63 +364,39 @@ class SQLiteStore:
             conn.close()
         self._local.conn = None
 
-    @contextmanager
-    def _guard(self) -> Iterator[sqlite3.Connection]:
-        try:
-            yield self._conn
-        except sqlite3.Error as exc:
-            raise from_sqlite(exc, self.location) from None
+    # -- running plans -------------------------------------------------------------------------
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        if self.read_only:
+    def _run(self, op: Op, plan: Plan[T]) -> T:
+        if op.write and self.read_only:
+            plan.close()
             raise StoreReadOnly(f"{self.location}: opened read-only; this change is refused")
         conn = self._conn
-        local = self._local
-        if local.depth:
-            local.depth += 1
-            try:
-                yield
-            finally:
-                local.depth -= 1
-            return
+        now = self.clock()
+        begin = "BEGIN IMMEDIATE" if op.write else None if op.single else "BEGIN"
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            if begin:
+                conn.execute(begin)
+            try:
+                result = drive(plan, lambda stmt: _execute(conn, stmt, now))
+                if begin:
+                    conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # SQLite may already have rolled back (e.g. on a full disk)
+                raise
         except sqlite3.Error as exc:
             raise from_sqlite(exc, self.location) from None
-        local.depth = 1
-        try:
-            yield
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # SQLite may already have rolled back (e.g. on a full disk)
-            if isinstance(exc, sqlite3.Error):
-                raise from_sqlite(exc, self.location) from None
-            raise
-        finally:
-            local.depth = 0
+        return result
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        """Several reads that see one consistent state."""
-        with self._guard() as conn:
-            if self._local.depth:
-                yield conn
-                return
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
+    # -- schema --------------------------------------------------------------------------------
 
-    # -- schema ------------------------------------------------------------------------------
-
-    def _migrate(self) -> None:
+    def _migrate(self, fresh: bool) -> None:
         path = self.location
-        with self._guard() as conn:
+        conn = self._conn
+        try:
             # One statement, one snapshot: a store another process is creating at this moment
             # is seen before or after, never half-made (which would look like a foreign file).
             app_id, version, tables = conn.execute(
@@ -298,6 +404,8 @@ class SQLiteStore:
                 " (SELECT user_version FROM pragma_user_version),"
                 " (SELECT count(*) FROM sqlite_master)"
             ).fetchone()
+        except sqlite3.Error as exc:
+            raise from_sqlite(exc, path) from None
         if app_id != APPLICATION_ID and (app_id != 0 or version != 0 or tables != 0):
             raise NotAStore(f"{path}: a SQLite database, but not a pq store")
         if version > SCHEMA_VERSION:
@@ -312,407 +420,243 @@ class SQLiteStore:
                 f"{path}: store needs upgrading from format {version} to {SCHEMA_VERSION}; "
                 "open it once for writing"
             )
-        with self._guard() as conn:
+        try:
             if tables == 0:
                 # Small pages: a claim or an ack touches ~6 pages (row, indexes, counters), and
-                # each is written whole to the log; 1 KiB pages make every commit ~30% cheaper.
+                # each is written whole to the log; 1 KiB pages make every commit cheaper.
                 conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
                 raise NotAStore(f"{path}: cannot use write-ahead logging on this file")
-        with self.transaction(), self._guard() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another may have won
-            for step in MIGRATIONS[version:]:
-                for statement in _statements(step):
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]  # another may have won
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _statements(MIGRATIONS[step]):
+                        conn.execute(statement)
+                    if step + 1 in AFTER_MIGRATION:
+                        AFTER_MIGRATION[step + 1](conn)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise from_sqlite(exc, path) from None
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):  # SQLite made these; only the owner reads them
+                try:
+                    os.chmod(path + suffix, self.mode)
+                except FileNotFoundError:
+                    pass
 
-    # -- producer ----------------------------------------------------------------------------
+    # -- producer ------------------------------------------------------------------------------
 
-    def insert(self, jobs: Sequence[NewJob], now: float) -> list[int]:
-        plain = all(job.dedup_key is None for job in jobs)
-        with self.transaction(), self._guard() as conn:
-            sql = (
-                "INSERT INTO jobs (queue, payload, encoding, status, priority, max_attempts,"
-                " available_at, dedup_key, created_at, updated_at)"
-                " VALUES (?, ?, ?, 'ready', ?, ?, ?, ?, ?, ?)"
-            )
-            if plain and len(jobs) == 1:
-                return [conn.execute(sql, (*jobs[0], now, now)).lastrowid]
-            if plain:
-                conn.executemany(sql, [(*job, now, now) for job in jobs])
-                # AUTOINCREMENT under the write lock hands out consecutive ids.
-                last = _last_id(conn)
-                return list(range(last - len(jobs) + 1, last + 1))
+    @write_op
+    def insert(self, jobs: Sequence[NewJob]) -> Plan[list[int]]:
+        sql = (
+            "INSERT INTO pq_jobs (queue, payload, encoding, status, priority, max_attempts,"
+            " available_at, dedup_key, created_at, updated_at)"
+            " VALUES (:queue, :payload, :encoding, 'ready', :priority, :max_attempts,"
+            " :now + :delay, :dedup_key, :now, :now)"
+        )
+        added: dict[str, int] = defaultdict(int)
+        if all(job.dedup_key is None for job in jobs):
+            if len(jobs) == 1:
+                [(job_id,)] = yield Stmt(sql + " RETURNING id", jobs[0]._asdict())
+                ids = [job_id]
+            else:
+                yield Stmt(sql, many=[job._asdict() for job in jobs])
+                # Under the write lock, one statement's rows get consecutive ids.
+                [(last,)] = yield Stmt("SELECT last_insert_rowid()")
+                ids = list(range(last - len(jobs) + 1, last + 1))
+            for job in jobs:
+                added[job.queue] += 1
+        else:
             ids = []
             for job in jobs:
-                row = conn.execute(
-                    sql + " ON CONFLICT DO NOTHING RETURNING id",
-                    (*job, now, now),
-                ).fetchone()
-                if row is None:
-                    row = conn.execute(
-                        "SELECT id FROM jobs WHERE queue = ? AND dedup_key = ?"
+                row = yield Stmt(sql + " ON CONFLICT DO NOTHING RETURNING id", job._asdict())
+                if row:
+                    added[job.queue] += 1
+                else:
+                    row = yield Stmt(
+                        "SELECT id FROM pq_jobs WHERE queue = :queue AND dedup_key = :key"
                         " AND status IN ('ready', 'in_progress')",
-                        (job.queue, job.dedup_key),
-                    ).fetchone()
-                ids.append(row[0])
-            return ids
+                        {"queue": job.queue, "key": job.dedup_key},
+                    )
+                ids.append(row[0][0])
+        for queue, n in added.items():
+            yield from self._count(queue, "ready", n)
+        return ids
 
-    # -- consumer ----------------------------------------------------------------------------
+    def _count(self, queue: str, kind: str, n: int, per_minute: bool = False) -> Plan[None]:
+        minute = "CAST(:now / 60 AS INTEGER)" if per_minute else "0"
+        yield Stmt(
+            "INSERT INTO pq_counters (queue, kind, minute, shard, n)"
+            f" VALUES (:queue, :kind, {minute}, 0, :n)"
+            " ON CONFLICT (queue, kind, minute, shard) DO UPDATE SET n = n + excluded.n",
+            {"queue": queue, "kind": kind, "n": n},
+        )
 
+    # -- consumer ------------------------------------------------------------------------------
+
+    @write_op
     def claim(
         self,
         queue: str,
         limit: int,
-        now: float,
-        lease_until: float,
+        lease: float,
         worker: str,
         token: str,
         ack: Sequence[tuple[int, str]] = (),
-    ) -> list[Row]:
-        with self.transaction(), self._guard() as conn:
-            if ack:
-                self._complete(conn, ack, now)
-            rows = conn.execute(
-                f"UPDATE jobs SET status = 'in_progress', attempts = attempts + 1,"
-                f" token = ?, worker = ?, lease_expires_at = ?, updated_at = ?, claimed_at = ?"
-                f" WHERE id IN (SELECT id FROM jobs"
-                f"   WHERE queue = ? AND status = 'ready' AND available_at <= ?"
-                f"   ORDER BY priority DESC, available_at, id LIMIT ?)"
-                f" RETURNING {_COLS}",
-                (token, worker, lease_until, now, now, queue, now, limit),
-            ).fetchall()
+    ) -> Plan[tuple[list[JobRow], list[Outcome]]]:
+        outcomes = (yield from self._complete(ack)) if ack else []
+        rows = yield Stmt(
+            "UPDATE pq_jobs SET status = 'in_progress', attempts = attempts + 1,"
+            " token = :token, worker = :worker, updated_at = :now, claimed_at = :now,"
+            f" lease_expires_at = :now + {CAPPED_LEASE}"
+            " WHERE id IN (SELECT id FROM pq_jobs INDEXED BY pq_jobs_claim"
+            "   WHERE queue = :queue AND status = 'ready' AND available_at <= :now"
+            "   AND NOT EXISTS (SELECT 1 FROM pq_queues WHERE name = :queue AND paused)"
+            "   ORDER BY priority DESC, available_at, id LIMIT :limit)"
+            f" RETURNING {COLS}",
+            {"queue": queue, "limit": limit, "lease": lease, "worker": worker, "token": token},
+        )
         if len(rows) > 1:
             rows.sort(key=lambda r: (-r[5], r[10], r[0]))
-        return rows
+        return [JobRow(*r) for r in rows], outcomes
 
-    def complete(self, claims: Sequence[tuple[int, str]], now: float) -> list[str]:
-        with self.transaction(), self._guard() as conn:
-            return self._complete(conn, claims, now)
+    @write_op
+    def complete(self, claims: Sequence[tuple[int, str]]) -> Plan[list[Outcome]]:
+        return (yield from self._complete(claims))
 
-    @staticmethod
-    def _complete(
-        conn: sqlite3.Connection, claims: Sequence[tuple[int, str]], now: float
-    ) -> list[str]:
-        outcomes = []
-        for job_id, token in claims:
-            cur = conn.execute(
-                "UPDATE jobs SET status = 'done', updated_at = ?, lease_expires_at = NULL"
-                " WHERE id = ? AND ((status = 'in_progress' AND token = ?)"
-                "   OR status IN ('ready', 'dead'))",
-                (now, job_id, token),
+    def _complete(self, claims: Sequence[tuple[int, str]]) -> Plan[list[Outcome]]:
+        if len(claims) == 1:
+            ((job_id, token),) = claims
+            rows = yield Stmt(
+                "UPDATE pq_jobs SET status = 'done', updated_at = :now, lease_expires_at = NULL"
+                " WHERE id = :id AND token = :token AND status <> 'done' RETURNING id",
+                {"id": job_id, "token": token},
             )
-            outcomes.append("done" if cur.rowcount else _why_not(conn, job_id))
-        return outcomes
+        else:
+            rows = yield Stmt(
+                "UPDATE pq_jobs SET status = 'done', updated_at = :now, lease_expires_at = NULL"
+                " FROM (SELECT value ->> 0 AS id, value ->> 1 AS token FROM json_each(:claims))"
+                "   AS c"
+                " WHERE pq_jobs.id = c.id AND pq_jobs.token = c.token"
+                " AND pq_jobs.status <> 'done' RETURNING pq_jobs.id",
+                {"claims": [list(c) for c in claims]},
+            )
+        changed = {r[0] for r in rows}
+        if len(changed) == len(claims):
+            return [Outcome.CHANGED] * len(claims)
+        now = yield Stmt(
+            "SELECT id, status, token FROM pq_jobs WHERE id IN (SELECT value FROM json_each(:ids))",
+            {"ids": [c[0] for c in claims if c[0] not in changed]},
+        )
+        state = {r[0]: (r[1], r[2]) for r in now}
+        return [
+            Outcome.CHANGED if job_id in changed else outcome_of(token, state.get(job_id))
+            for job_id, token in claims
+        ]
 
+    @write_op
     def fail(
         self,
         job_id: int,
         token: str,
-        now: float,
         status: str,
-        available_at: float,
+        retry_in: float,
         error: str | None,
-    ) -> str:
-        with self.transaction(), self._guard() as conn:
-            cur = conn.execute(
-                "UPDATE jobs SET status = ?, available_at = ?, last_error = ?, updated_at = ?,"
-                " lease_expires_at = NULL, token = NULL"
-                " WHERE id = ? AND status = 'in_progress' AND token = ?",
-                (status, available_at, error, now, job_id, token),
-            )
-            return "done" if cur.rowcount else _why_not(conn, job_id)
-
-    def extend(self, job_id: int, token: str, lease_until: float, now: float) -> bool:
-        with self.transaction(), self._guard() as conn:
-            cur = conn.execute(
-                "UPDATE jobs SET lease_expires_at = ?, updated_at = ?"
-                " WHERE id = ? AND status = 'in_progress' AND token = ?",
-                (lease_until, now, job_id, token),
-            )
-            return cur.rowcount == 1
-
-    def release(self, job_id: int, token: str, now: float) -> None:
-        with self.transaction(), self._guard() as conn:
-            conn.execute(
-                "UPDATE jobs SET status = 'ready', available_at = ?, updated_at = ?,"
-                " lease_expires_at = NULL, token = NULL"
-                " WHERE id = ? AND status = 'in_progress' AND token = ?",
-                (now, now, job_id, token),
-            )
-
-    # -- manager -----------------------------------------------------------------------------
-
-    def held(self, now: float, stale_before: float | None) -> list[Held]:
-        with self._guard() as conn:
-            if stale_before is None:
-                rows = conn.execute(
-                    f"SELECT {_HELD_COLS} FROM jobs"
-                    " WHERE status = 'in_progress' AND lease_expires_at <= ?",
-                    (now,),
-                ).fetchall()
-            else:
-                rows = conn.execute(
-                    f"SELECT {_HELD_COLS} FROM jobs WHERE status = 'in_progress'"
-                    " AND (lease_expires_at <= ? OR updated_at <= ?)",
-                    (now, stale_before),
-                ).fetchall()
-        return [Held(*r) for r in rows]
-
-    def holders(self) -> list[str]:
-        with self._guard() as conn:
-            rows = conn.execute(
-                "SELECT DISTINCT worker FROM jobs INDEXED BY jobs_lease"
-                " WHERE status = 'in_progress' AND worker IS NOT NULL"
-            ).fetchall()
-        return [r[0] for r in rows]
-
-    def held_by(self, workers: Sequence[str]) -> list[Held]:
-        with self._guard() as conn:
-            rows = conn.execute(
-                f"SELECT {_HELD_COLS} FROM jobs INDEXED BY jobs_lease"
-                " WHERE status = 'in_progress' AND worker IN (SELECT value FROM json_each(?))",
-                (json.dumps(list(workers)),),
-            ).fetchall()
-        return [Held(*r) for r in rows]
-
-    def all_held(self) -> list[Held]:
-        with self._guard() as conn:
-            rows = conn.execute(
-                f"SELECT {_HELD_COLS} FROM jobs INDEXED BY jobs_lease WHERE status = 'in_progress'"
-            ).fetchall()
-        return [Held(*r) for r in rows]
-
-    def settle(self, ready: Sequence[int], dead: Sequence[int], now: float, error: str) -> None:
-        with self.transaction(), self._guard() as conn:
-            for status, ids in (("ready", ready), ("dead", dead)):
-                if not ids:
-                    continue
-                # One statement over a JSON list of ids: ~4× faster than one UPDATE per id
-                # (100,000 expired leases: 0.5 s instead of 2 s), with the same rows and triggers.
-                conn.execute(
-                    "UPDATE jobs SET status = ?, available_at = ?, updated_at = ?,"
-                    " last_error = ?, lease_expires_at = NULL, token = NULL"
-                    " WHERE id IN (SELECT value FROM json_each(?)) AND status = 'in_progress'",
-                    (status, now, now, error, json.dumps(list(ids))),
-                )
-
-    # -- operator ----------------------------------------------------------------------------
-
-    def requeue(self, ids: Sequence[int], now: float, reset_attempts: bool) -> list[int]:
-        changed = []
-        sql = (
-            "UPDATE jobs SET status = 'ready', available_at = ?, updated_at = ?,"
-            " attempts = CASE WHEN ? THEN 0 ELSE attempts END,"
-            " lease_expires_at = NULL, token = NULL"
-            " WHERE id = ? AND status <> 'ready'"
-        )
-        with self.transaction(), self._guard() as conn:
-            for job_id in ids:
-                cur = _revive(conn, sql, (now, now, reset_attempts, job_id), job_id)
-                if cur.rowcount:
-                    changed.append(job_id)
-        return changed
-
-    def delete(self, ids: Sequence[int]) -> list[int]:
-        removed = []
-        with self.transaction(), self._guard() as conn:
-            for job_id in ids:
-                if conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount:
-                    removed.append(job_id)
-        return removed
-
-    def purge(self, queue: str | None, status: str, before: float, dry_run: bool) -> int:
-        where = "status = ? AND updated_at <= ?" + ("" if queue is None else " AND queue = ?")
-        if status in ("done", "dead"):
-            where += " AND status IN ('done', 'dead')"  # lets the planner use jobs_age
-        args = (status, before) if queue is None else (status, before, queue)
-        if dry_run:
-            with self._guard() as conn:
-                return conn.execute(f"SELECT count(*) FROM jobs WHERE {where}", args).fetchone()[0]
-        with self.transaction(), self._guard() as conn:
-            return conn.execute(f"DELETE FROM jobs WHERE {where}", args).rowcount
-
-    def set_status(self, job_id: int, status: str, now: float) -> bool:
-        # A job forced into progress is held by no claim: its lease ends now, so the manager's
-        # next sweep puts it back instead of it waiting forever. One already in progress keeps
-        # its claim.
-        sql = (
-            "UPDATE jobs SET status = ?, updated_at = ?, available_at = ?,"
-            " lease_expires_at = CASE WHEN ? <> 'in_progress' THEN NULL"
-            "   WHEN status = 'in_progress' THEN lease_expires_at ELSE ? END,"
-            " claimed_at = CASE WHEN ? = 'in_progress' AND status <> 'in_progress' THEN ?"
-            "   ELSE claimed_at END,"
-            " token = CASE WHEN ? = 'in_progress' THEN token END"
-            " WHERE id = ?"
-        )
-        args = (status, now, now, status, now, status, now, status, job_id)
-        with self.transaction(), self._guard() as conn:
-            return _revive(conn, sql, args, job_id).rowcount == 1
-
-    # -- events ------------------------------------------------------------------------------
-
-    def record(
-        self,
-        now: float,
-        queue: str,
-        kind: str,
+        error_sig: str | None,
         actor: str,
-        detail: str,
-        job_ids: Sequence[int],
-        count: int | None = None,
-    ) -> None:
-        listed = "[" + ",".join(str(i) for i in job_ids[:_EVENT_JOB_IDS_KEPT]) + "]"
-        with self.transaction(), self._guard() as conn:
-            event_id = conn.execute(
-                "INSERT INTO events (at, queue, kind, actor, count, detail, job_ids)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (now, queue, kind, actor, len(job_ids) if count is None else count, detail, listed),
-            ).lastrowid
-            conn.executemany(
-                "INSERT OR IGNORE INTO job_events (job_id, event_id) VALUES (?, ?)",
-                [(job_id, event_id) for job_id in job_ids],
-            )
+    ) -> Plan[tuple[Outcome, str | None]]:
+        rows = yield Stmt(
+            "UPDATE pq_jobs SET status = :status, available_at = :now + :retry_in,"
+            " last_error = :error, error_sig = :sig, updated_at = :now, lease_expires_at = NULL"
+            " WHERE id = :id AND token = :token AND status = 'in_progress'"
+            " RETURNING queue, attempts, max_attempts",
+            {"id": job_id, "token": token, "status": status, "retry_in": retry_in,
+             "error": error, "sig": error_sig},
+        )  # fmt: skip
+        if not rows:
+            return (yield from self._why_not(job_id, token))
+        [(queue, attempts, max_attempts)] = rows
+        kind = EventKind.DEAD if status == "dead" else EventKind.FAILED
+        detail = f"attempt {attempts}/{max_attempts}: {error or 'failed'}"
+        yield Stmt(
+            "INSERT INTO pq_history (job_id, at, kind, actor, detail)"
+            " VALUES (:id, :now, :kind, :actor, :detail)",
+            {"id": job_id, "kind": kind, "actor": actor, "detail": detail},
+        )
+        yield from self._count(queue, "failed", 1, per_minute=True)
+        return Outcome.CHANGED, status
 
-    def events(self, queue: str | None, limit: int, offset: int) -> list[EventRow]:
-        where = "kind <> ?" + ("" if queue is None else " AND queue = ?")
-        args: tuple = (HISTORY_ONLY,) if queue is None else (HISTORY_ONLY, queue)
-        with self._guard() as conn:
-            rows = conn.execute(
-                f"SELECT * FROM events WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
-                (*args, limit, offset),
-            ).fetchall()
-        return [EventRow(*r) for r in rows]
+    def _why_not(self, job_id: int, token: str) -> Plan[tuple[Outcome, str | None]]:
+        rows = yield Stmt("SELECT status, token FROM pq_jobs WHERE id = :id", {"id": job_id})
+        if not rows:
+            return Outcome.MISSING, None
+        return outcome_of(token, rows[0]), rows[0][0]
 
-    def history(self, job_id: int) -> list[EventRow]:
-        with self._guard() as conn:
-            rows = conn.execute(
-                "SELECT e.* FROM job_events j JOIN events e ON e.id = j.event_id"
-                " WHERE j.job_id = ? ORDER BY e.id",
-                (job_id,),
-            ).fetchall()
-        return [EventRow(*r) for r in rows]
+    @write_op
+    def extend(
+        self, job_id: int, token: str, lease: float
+    ) -> Plan[tuple[Outcome, tuple[float, float] | None]]:
+        rows = yield Stmt(
+            f"UPDATE pq_jobs SET lease_expires_at = :now + {CAPPED_LEASE}, updated_at = :now"
+            " WHERE id = :id AND token = :token AND status = 'in_progress'"
+            " RETURNING updated_at, lease_expires_at",
+            {"id": job_id, "token": token, "lease": lease},
+        )
+        if rows:
+            return Outcome.CHANGED, (rows[0][0], rows[0][1])
+        outcome, _status = yield from self._why_not(job_id, token)
+        return outcome, None
 
-    # -- reading -----------------------------------------------------------------------------
+    @write_op
+    def release(self, job_id: int, token: str) -> Plan[Outcome]:
+        rows = yield Stmt(
+            "UPDATE pq_jobs SET status = 'ready', available_at = :now, updated_at = :now,"
+            " lease_expires_at = NULL, attempts = max(attempts - 1, 0)"
+            " WHERE id = :id AND token = :token AND status = 'in_progress' RETURNING id",
+            {"id": job_id, "token": token},
+        )
+        if rows:
+            return Outcome.CHANGED
+        outcome, _status = yield from self._why_not(job_id, token)
+        return outcome
 
-    def counts(self) -> dict[tuple[str, str], int]:
-        with self._guard() as conn:
-            rows = conn.execute("SELECT queue, status, n FROM counts").fetchall()
-        return {(q, s): n for q, s, n in rows}
+    # -- manager -------------------------------------------------------------------------------
 
-    def oldest_ready(self, queue: str) -> float | None:
-        with self._guard() as conn:
-            row = conn.execute(
-                "SELECT created_at FROM jobs INDEXED BY jobs_listing"
-                " WHERE queue = ? AND status = 'ready' ORDER BY id LIMIT 1",
-                (queue,),
-            ).fetchone()
-        return None if row is None else row[0]
-
-    def done_per_minute(self, queue: str, since_minute: int) -> dict[int, int]:
-        with self._guard() as conn:
-            rows = conn.execute(
-                "SELECT minute, n FROM throughput WHERE queue = ? AND minute >= ?",
-                (queue, since_minute),
-            ).fetchall()
-        return dict(rows)
-
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """Reads made inside see one consistent state of the store."""
-        with self._snapshot():
-            yield
-
-    def rows(
-        self,
-        queue: str | None,
-        statuses: Sequence[str] | None,
-        search: str | None,
-        limit: int,
-        offset: int,
-        newest_first: bool,
-    ) -> list[Row]:
-        where, args = [], []
-        if queue is not None:
-            where.append("queue = ?")
-            args.append(queue)
-        if statuses:
-            where.append(f"status IN ({', '.join('?' * len(statuses))})")
-            args.extend(statuses)
-        if search:
-            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            pattern += "%"
-            where.append(
-                "(CAST(payload AS TEXT) LIKE ? ESCAPE '\\' OR last_error LIKE ? ESCAPE '\\'"
-                " OR worker LIKE ? ESCAPE '\\' OR CAST(id AS TEXT) = ?)"
-            )
-            args.extend([pattern, pattern, pattern, search.strip()])
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
-        order = "DESC" if newest_first else "ASC"
-        with self._guard() as conn:
-            return conn.execute(
-                f"SELECT {_COLS} FROM jobs {clause} ORDER BY id {order} LIMIT ? OFFSET ?",
-                (*args, limit, offset),
-            ).fetchall()
-
-    def row(self, job_id: int) -> Row | None:
-        with self._guard() as conn:
-            return conn.execute(f"SELECT {_COLS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-
-    # -- workers -----------------------------------------------------------------------------
-
-    def register(self, worker: WorkerRow) -> None:
-        with self.transaction(), self._guard() as conn:
-            conn.execute(
-                "INSERT INTO workers (id, kind, queue, host, pid, proc_start, started_at,"
-                " last_seen, stopped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (id, kind) DO UPDATE SET last_seen = excluded.last_seen,"
-                " queue = excluded.queue, stopped = 0",
-                worker,
-            )
-
-    def heartbeat_worker(self, worker_id: str, kind: str, now: float) -> None:
-        with self.transaction(), self._guard() as conn:
-            conn.execute(
-                "UPDATE workers SET last_seen = ? WHERE id = ? AND kind = ?",
-                (now, worker_id, kind),
-            )
-
-    def stop_worker(self, worker_id: str, kind: str, now: float) -> None:
-        with self.transaction(), self._guard() as conn:
-            conn.execute(
-                "UPDATE workers SET stopped = 1, last_seen = ? WHERE id = ? AND kind = ?",
-                (now, worker_id, kind),
-            )
-
-    def workers(self) -> list[WorkerRow]:
-        with self._guard() as conn:
-            rows = conn.execute(
-                "SELECT id, kind, queue, host, pid, proc_start, started_at, last_seen, stopped"
-                " FROM workers ORDER BY last_seen DESC"
-            ).fetchall()
-        return [WorkerRow(*r[:-1], bool(r[-1])) for r in rows]
-
-    def forget_workers(self, before: float) -> None:
-        with self.transaction(), self._guard() as conn:
-            conn.execute("DELETE FROM workers WHERE last_seen < ?", (before,))
-
-    # -- housekeeping ------------------------------------------------------------------------
-
-    def maintain(self, now: float) -> bool:
-        with self.transaction(), self._guard() as conn:
-            conn.execute("DELETE FROM throughput WHERE minute < ?", (int(now // 60) - 24 * 60,))
-        with self._guard() as conn:
+    def maintain(self, event_retention: float, worker_retention: float) -> bool:
+        self._tidy(event_retention, worker_retention)
+        conn = self._conn
+        try:
             busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             if not busy and frames > 0 and frames == done and frames > 4096:
                 # Everything is in the database file: start the log over so it cannot grow.
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise from_sqlite(exc, self.location) from None
         return frames > 0
+
+    def _integrity(self) -> Plan[list[str]]:
+        rows = yield Stmt("PRAGMA integrity_check")
+        return [] if [r[0] for r in rows] == ["ok"] else [f"integrity: {r[0]}" for r in rows]
+
+    def _search(self) -> str:
+        return (
+            "(CAST(payload AS TEXT) LIKE :pattern ESCAPE '\\'"
+            " OR last_error LIKE :pattern ESCAPE '\\'"
+            " OR worker LIKE :pattern ESCAPE '\\' OR id = :search_id)"
+        )
+
+    # -- waiting -------------------------------------------------------------------------------
 
     def wait(self, queue: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        with self._guard() as conn:
+        try:
+            conn = self._conn
             start = conn.execute("PRAGMA data_version").fetchone()[0]
             pause = 0.002
             while True:
@@ -723,6 +667,24 @@ class SQLiteStore:
                 if conn.execute("PRAGMA data_version").fetchone()[0] != start:
                     return
                 pause = min(pause * 2, 0.05)
+        except sqlite3.Error as exc:
+            raise from_sqlite(exc, self.location) from None
+
+    def quiet(self) -> None:
+        pass  # nothing listens: wait() polls
+
+
+def _execute(conn: sqlite3.Connection, stmt: Stmt, now: float) -> list[tuple]:
+    if stmt.many is not None:
+        conn.executemany(stmt.sql, [_bind(p, now) for p in stmt.many])
+        return []
+    return conn.execute(stmt.sql, _bind(stmt.params, now)).fetchall()
+
+
+def _bind(params: Any, now: float) -> dict[str, Any]:
+    bound = {k: json.dumps(v) if isinstance(v, list) else v for k, v in params.items()}
+    bound["now"] = now
+    return bound
 
 
 def _statements(script: str) -> list[str]:
@@ -738,22 +700,16 @@ def _statements(script: str) -> list[str]:
     return out
 
 
-def _revive(conn: sqlite3.Connection, sql: str, args: tuple, job_id: int) -> sqlite3.Cursor:
-    """Run an UPDATE that makes a job live again. If its dedup_key went to a newer live job
-    meanwhile, that job keeps the key and this one is revived without it."""
+def _size(path: str) -> int:
     try:
-        return conn.execute(sql, args)
-    except sqlite3.IntegrityError:
-        conn.execute("UPDATE jobs SET dedup_key = NULL WHERE id = ?", (job_id,))
-        return conn.execute(sql, args)
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
-def _last_id(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchone()[0]
-
-
-def _why_not(conn: sqlite3.Connection, job_id: int) -> str:
-    row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    if row is None:
-        return "missing"
-    return "lost" if row[0] == "in_progress" else "already"
+def _shared_with_me(info: os.stat_result) -> bool:
+    """A file of another user that its owner deliberately shares: group-writable, and this
+    process is in its group."""
+    return bool(info.st_mode & stat.S_IWGRP) and (
+        info.st_gid == os.getegid() or info.st_gid in os.getgroups()
+    )

@@ -34,6 +34,32 @@ class FakeClock:
         self.now += seconds
 
 
+class ServerClock(FakeClock):
+    """The same, for a PostgreSQL store, whose time is the server's: it stops the server's
+    clock for this test's store (a row in pq_clock) and moves it when the test says so."""
+
+    def __init__(self, url: str, start: float = START) -> None:
+        from pq_core.store.postgres import Target
+
+        self.target = Target(url)
+        pq_core.open(url).close()  # the store's tables, pq_clock among them
+        super().__init__(start)
+
+    @property  # type: ignore[override]
+    def now(self) -> float:
+        return self._now
+
+    @now.setter
+    def now(self, value: float) -> None:
+        import psycopg
+
+        self._now = value
+        with psycopg.connect(self.target.conninfo, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{self.target.schema}"')
+            conn.execute("DELETE FROM pq_clock")
+            conn.execute("INSERT INTO pq_clock (frozen_at) VALUES (%s)", (value,))
+
+
 NO_POSTGRES = "PQ_TEST_POSTGRES_URL is not set: the PostgreSQL backend needs a real server"
 
 
@@ -54,7 +80,7 @@ def _postgres_target(tmp_path: Path) -> Iterator[str]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+        yield f"{url}{'&' if '?' in url else '?'}schema={schema}"
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -67,15 +93,25 @@ TARGETS: dict[str, Callable[[Path], AbstractContextManager[str]]] = {
 }
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 @pytest.fixture(params=list(TARGETS))
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with TARGETS[request.param](tmp_path) as target:
         yield target
+
+
+def is_postgres(target: str) -> bool:
+    return target.startswith("postgresql://")
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest) -> FakeClock:
+    """The store's clock, stopped at START: the host's for SQLite, the server's for
+    PostgreSQL (tests without a backend get a plain one)."""
+    if "backend" in request.fixturenames:
+        target = request.getfixturevalue("backend")
+        if is_postgres(target):
+            return ServerClock(target)
+    return FakeClock()
 
 
 OpenQueue = Callable[..., pq_core.Queue]

@@ -61,19 +61,34 @@ def test_the_manager_max_attempts_caps_each_jobs_own(
     assert queue.item(job_id).status is Status.DEAD
 
 
-def test_lease_timeout_takes_back_a_job_not_heartbeat_for_that_long(
+def test_lease_timeout_caps_every_lease_so_the_lease_a_consumer_is_told_is_enforced(
     queue: pq_core.Queue, clock: FakeClock
 ) -> None:
     job_id = queue.put("x")
-    item = queue.get(lease=3600)
     manager = pq_core.Manager(queue, lease_timeout=60)
+    manager.sweep()  # a manager sets its ceiling as it starts
+    item = queue.get(lease=3600)
+    assert (item.lease_expires_at - item.updated_at).total_seconds() == 60  # told the truth
     clock.advance(50)
-    queue.heartbeat(item)
-    clock.advance(50)
-    assert manager.sweep().requeued == 0  # heartbeat 50 s ago
-    clock.advance(11)
+    item = queue.heartbeat(item, lease=3600)
+    assert (item.lease_expires_at - item.updated_at).total_seconds() == 60
+    clock.advance(59)
+    assert manager.sweep().requeued == 0  # its lease, as told, has not run out
+    clock.advance(1)
     assert manager.sweep().requeued == 1
     assert queue.item(job_id).status is Status.READY
+
+
+def test_a_job_whose_own_lease_is_valid_is_never_taken_back_by_the_manager(
+    queue: pq_core.Queue, clock: FakeClock
+) -> None:
+    job_id = queue.put("x")
+    item = queue.get(lease=600)
+    manager = pq_core.Manager(queue, lease_timeout="5m")
+    clock.advance(599)
+    assert manager.sweep().requeued == 0  # claimed before the ceiling existed: 10 minutes
+    assert queue.item(job_id).status is Status.IN_PROGRESS
+    queue.done(item)
 
 
 def test_an_idle_sweep_changes_nothing_and_records_nothing(queue: pq_core.Queue) -> None:
@@ -150,29 +165,46 @@ def test_is_gone_is_false_for_this_process() -> None:
     assert identity.is_gone(identity.worker_id()) is False
 
 
+def like_mine(pid: int | None = None, start: str | None = None, **other: str) -> str:
+    """A worker id of this host, boot and pid namespace, with another pid or start time."""
+    host, my_pid, my_start, boot, namespace = identity.worker_id().rsplit(":", 4)
+    parts = {"host": host, "boot": boot, "namespace": namespace, **other}
+    return (
+        f"{parts['host']}:{pid or my_pid}:{start or my_start}:{parts['boot']}:{parts['namespace']}"
+    )
+
+
 def test_is_gone_is_true_for_a_process_that_exited() -> None:
-    assert identity.is_gone(f"{identity.HOST}:{_dead_pid()}:12345") is True
+    assert identity.is_gone(like_mine(pid=_dead_pid())) is True
 
 
 def test_a_reused_pid_with_another_start_time_is_not_mistaken_for_the_old_consumer() -> None:
-    host, pid, start = identity.worker_id().rsplit(":", 2)
+    _host, pid, start, _boot, _ns = identity.worker_id().rsplit(":", 4)
     assert pid == str(os.getpid())
-    forged = f"{host}:{pid}:{int(start) + 1}"  # this pid, but a process started at another time
+    forged = like_mine(start=str(int(start) + 1))  # this pid, but started at another time
     assert identity.is_gone(forged) is True
 
 
 def test_is_gone_never_judges_a_worker_of_another_host_or_a_malformed_id() -> None:
     pid = _dead_pid()
-    assert identity.is_gone(f"another-host.example:{pid}:1") is False
+    assert identity.is_gone(like_mine(pid=pid, host="another-host.example")) is False
     assert identity.is_gone("no colons") is False
     assert identity.is_gone(f"{identity.HOST}:notapid:1") is False
+    assert identity.is_gone(f"{identity.HOST}:{pid}:12345") is False  # no boot or namespace
+
+
+def test_is_gone_never_judges_a_worker_of_another_boot_or_pid_namespace() -> None:
+    pid = _dead_pid()
+    assert identity.is_gone(like_mine(pid=pid)) is True
+    assert identity.is_gone(like_mine(pid=pid, boot="0123456789ab")) is False
+    assert identity.is_gone(like_mine(pid=pid, namespace="4026531999")) is False
 
 
 def test_a_sweep_takes_back_at_once_the_jobs_of_a_consumer_whose_process_is_gone(
     queue: pq_core.Queue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job_id = queue.put("x")
-    gone = f"{identity.HOST}:{_dead_pid()}:999"
+    gone = like_mine(pid=_dead_pid())
     monkeypatch.setattr(identity, "worker_id", lambda: gone)
     queue.get(lease=3600)
     monkeypatch.undo()
@@ -187,8 +219,9 @@ def test_a_sweep_takes_back_the_jobs_of_a_consumer_whose_pid_was_reused(
     queue: pq_core.Queue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job_id = queue.put("x")
-    host, pid, start = identity.worker_id().rsplit(":", 2)
-    monkeypatch.setattr(identity, "worker_id", lambda: f"{host}:{pid}:{int(start) + 1}")
+    _host, _pid, start, _boot, _ns = identity.worker_id().rsplit(":", 4)
+    forged = like_mine(start=str(int(start) + 1))
+    monkeypatch.setattr(identity, "worker_id", lambda: forged)
     queue.get(lease=3600)
     monkeypatch.undo()
     assert pq_core.Manager(queue).sweep().requeued == 1

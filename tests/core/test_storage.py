@@ -48,7 +48,7 @@ def test_a_claim_is_one_statement_on_the_ready_index_however_many_jobs_are_done(
     store.statements.clear()
     assert q.get().payload == "the one ready job"
     # (a statement is traced again at each trigger it fires, hence the set)
-    [claim] = {s for s in store.statements if s.startswith("UPDATE jobs SET status = 'in_")}
+    [claim] = {s for s in store.statements if s.startswith("UPDATE pq_jobs SET status = 'in_")}
     plain = sqlite3.connect(db)
     plan = " / ".join(row[-1] for row in plain.execute("EXPLAIN QUERY PLAN " + claim))
     plain.close()

@@ -1,0 +1,131 @@
+"""Keeping the leases of jobs in hand alive while `claim()` and `consume()` bodies run.
+
+One thread per queue object extends every held lease at a third of its length, so a job that
+runs longer than its lease is not taken back while its consumer is alive. The thread lives
+only while something is held; it never touches a job the body has already settled.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pq_core.errors import ItemNotFound, LeaseLost, QueueError
+from pq_core.model import Item
+
+Extend = Callable[[Item], Item]  # the queue's heartbeat: the item with its new lease, or raises
+
+RETRY_SOON = 1.0  # seconds before a heartbeat that failed on a busy store is tried again
+
+
+@dataclass
+class Held:
+    """One job whose lease is kept: the latest Item (with its lease) and when to extend next."""
+
+    item: Item
+    due: float
+    every: float
+    lost: bool = False
+    error: str | None = field(default=None, repr=False)
+
+
+def beat_interval(item: Item) -> float:
+    """A third of the lease this claim was granted (never less than 50 ms)."""
+    if item.lease_expires_at is None:
+        return 1.0
+    granted = item.lease_expires_at.timestamp() - item.updated_at.timestamp()
+    return max(granted / 3, 0.05)
+
+
+class LeaseKeeper:
+    """Extends the leases of held jobs on a thread of its own."""
+
+    def __init__(self, extend: Extend, on_beat: Callable[[], None] = lambda: None) -> None:
+        self._extend = extend
+        self._on_beat = on_beat
+        self._held: dict[tuple[int, str], Held] = {}
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._closed = False
+
+    def hold(self, item: Item) -> Held:
+        """Start keeping this claim's lease alive."""
+        every = beat_interval(item)
+        held = Held(item, time.monotonic() + every, every)
+        with self._cond:
+            self._held[(item.id, item.token or "")] = held
+            self._start()
+            self._cond.notify()
+        return held
+
+    def forget(self, item: Item) -> Held | None:
+        """Stop keeping it (the body ended); what was kept, with any lease it lost."""
+        with self._cond:
+            return self._held.pop((item.id, item.token or ""), None)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._held.clear()
+            self._cond.notify()
+        thread = self._thread
+        if (
+            thread is not None
+            and thread is not threading.current_thread()
+            and self._pid == os.getpid()
+        ):
+            thread.join(timeout=5)
+        self._thread = None
+
+    def _start(self) -> None:
+        alive = self._thread is not None and self._pid == os.getpid() and self._thread.is_alive()
+        if alive:
+            return
+        self._closed = False
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name="pq-lease-keeper", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed:
+                    if not self._held:
+                        self._cond.wait(timeout=5)
+                        if not self._held:
+                            self._thread = None  # idle: a later hold starts a new one
+                            return
+                        continue
+                    now = time.monotonic()
+                    due = [h for h in self._held.values() if h.due <= now and not h.lost]
+                    if due:
+                        break
+                    soonest = min((h.due for h in self._held.values() if not h.lost), default=None)
+                    self._cond.wait(timeout=5 if soonest is None else max(soonest - now, 0.01))
+                if self._closed:
+                    return
+            for held in due:
+                self._beat(held)
+            try:
+                self._on_beat()
+            except QueueError:
+                pass  # the registry heartbeat is best effort
+
+    def _beat(self, held: Held) -> None:
+        key = (held.item.id, held.item.token or "")
+        try:
+            item = self._extend(held.item)
+        except (LeaseLost, ItemNotFound) as exc:
+            held.lost, held.error = True, str(exc)
+            return
+        except QueueError:
+            held.due = time.monotonic() + min(held.every, RETRY_SOON)  # busy or reconnecting
+            return
+        with self._cond:
+            if key in self._held:  # not forgotten meanwhile
+                held.item = item
+                held.due = time.monotonic() + held.every
