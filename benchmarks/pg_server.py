@@ -32,11 +32,13 @@ def server_url(option: str | None) -> str:
     return option or os.environ.get(URL_ENV) or DEFAULT_URL
 
 
-def with_database(url: str, database: str, app: str) -> str:
-    """`url` pointed at `database`, its connections tagged `application_name=app`."""
+def with_database(url: str, database: str, app: str | None = None) -> str:
+    """`url` pointed at `database`, its connections tagged `application_name=app` (or, with
+    no app, without an application_name: the measured systems set their own)."""
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k != "application_name"]
-    query.append(("application_name", app))
+    if app:
+        query.append(("application_name", app))
     return urlunsplit(parts._replace(path="/" + database, query=urlencode(query)))
 
 

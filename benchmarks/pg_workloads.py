@@ -22,8 +22,10 @@ import time
 from collections import Counter
 from typing import Any
 
+from benchmarks import machine
 from benchmarks.pg_systems import PGSystem, missing, open_system
 from benchmarks.systems import seq_of
+from benchmarks.workloads import own_cpu
 
 Result = dict[str, Any]
 
@@ -32,7 +34,16 @@ def run(spec: dict[str, Any]) -> Result:
     why = missing(spec["system"])
     if why:
         return {"skipped": why}
-    return WORKLOADS[spec["workload"]](spec)
+    busy0, own0, server0 = machine.cpu_times()[0], own_cpu(), machine.postgres_cpu()
+    wall0 = time.perf_counter()
+    result = WORKLOADS[spec["workload"]](spec)
+    wall = time.perf_counter() - wall0
+    server = machine.postgres_cpu() - server0  # backends that ended meanwhile are not seen
+    others = machine.cpu_times()[0] - busy0 - (own_cpu() - own0) - server
+    # The server's cores (everyone's backends) and what other programs used meanwhile.
+    result["server_cores"] = max(server, 0.0) / wall
+    result["others_cores"] = max(others, 0.0) / wall
+    return result
 
 
 def _rate(ops: int, seconds: float, **extra: Any) -> Result:
