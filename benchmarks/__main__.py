@@ -178,13 +178,14 @@ def _subset(text: str | None, known: Any, what: str) -> list[str]:
     return wanted
 
 
-def _child(argv: list[str], timeout: float) -> dict[str, Any]:
+def _child(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.child", *argv],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("RESULT "):
@@ -278,6 +279,8 @@ def _pg_round(
     config: dict[str, Any], base: str, log: Any, server: pg_server.Server, rnd: int
 ) -> list[dict[str, Any]]:
     runs = []
+    url, password = pg_server.without_password(server.url)
+    env = None if password is None else {**os.environ, "PGPASSWORD": password}
     for row, workload, systems, extra in PG_PLAN:
         if row not in config["workloads"]:
             continue
@@ -290,7 +293,7 @@ def _pg_round(
                 "backend": "postgres",
                 "system": system,
                 "workload": workload,
-                "url": pg_server.with_database(server.url, database),
+                "url": pg_server.with_database(url, database),
                 "app_name": f"{pg_server.TAG}-{server.run_id}",
                 "folder": folder,
                 "ops": config["pg_ops"],
@@ -303,13 +306,20 @@ def _pg_round(
             }
             waited = _quiet(config)
             try:
-                result = _child([json.dumps(spec)], timeout=spec["cap"] * 4 + 180)
+                result = _child([json.dumps(spec)], spec["cap"] * 4 + 180, env)
             except subprocess.TimeoutExpired:
                 result = {"error": "timed out"}
             finally:
                 warning = server.drop(database)
             if warning:
                 result.setdefault("warnings", []).append(warning)
+            for key in ("error", "skipped"):
+                if key in result:
+                    result[key] = pg_server.scrub(result[key], server.url)
+            if "error_samples" in result:
+                result["error_samples"] = [
+                    pg_server.scrub(e, server.url) for e in result["error_samples"]
+                ]
             result["waited_for_quiet"] = waited
             shutil.rmtree(folder, ignore_errors=True)
             result.update(system=system, workload=workload, durability="server", row=row)
@@ -399,7 +409,9 @@ def header(
     argv: list[str],
     seconds: float,
     checks: list[str],
+    backends: list[str] | None = None,
 ) -> str:
+    backends = config["backends"] if backends is None else backends
     mode = "quick (numbers only check the harness)" if config["quick"] else "full"
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     lines = [
@@ -411,11 +423,11 @@ def header(
         f"Python {info['python']}, SQLite {info['sqlite']}; {versions}",
     ]
     pg = info.get("postgres")
-    if pg:
+    if pg and "postgres" in backends:
         settings = ("synchronous_commit", "fsync", "full_page_writes", "shared_buffers")
         shown = ", ".join(f"{k}={pg[k]}" for k in settings + ("wal_level",))
         lines.append(f"PostgreSQL {pg['version']} at {pg['url']}: {shown}")
-    if "sqlite" in config["backends"]:
+    if "sqlite" in backends:
         lines += [
             f"SQLite counts: 100-byte str per job; {config['ops']:,} jobs per put / claim+ack / "
             f"consume / batch / multi-process run; put_many {config['batches']} × "
@@ -463,6 +475,7 @@ def sections(
 def main(argv: list[str]) -> int:
     args = parse(argv)
     config = configure(args)
+    shown_argv = [pg_server.scrub(a, pg_server.server_url(args.pg_url)) for a in argv]
     config["keep"] = args.keep
     config["quiet_budget"] = args.quiet_wait
     if args.quiet_wait is None:
@@ -503,7 +516,7 @@ def main(argv: list[str]) -> int:
     seconds = time.perf_counter() - started
     summary = report.summarise(runs)
     checks = durability_check(runs)
-    head = header(config, info, argv, seconds, checks)
+    head = header(config, info, shown_argv, seconds, checks)
     print()
     print(head)
     for heading, text in sections(config, info, summary, runs, markdown=False).values():
@@ -520,7 +533,7 @@ def main(argv: list[str]) -> int:
         "seconds": seconds,
         "summary": summary,
         "runs": runs,
-        "argv": argv,
+        "argv": shown_argv,
     }
     blocks = sections(config, info, summary, runs, markdown=True)
     md = "\n\n".join(
@@ -537,13 +550,17 @@ def main(argv: list[str]) -> int:
             f.write(md + "\n")
     log(f"wrote {os.path.join(args.out, 'latest.md')} and .json")
     if args.update_results:
-        run_block = ("## Results", head.replace("\n", "  \n"))
+
+        def own_head(name: str) -> str:
+            return header(config, info, shown_argv, seconds, checks, [name]).replace("\n", "  \n")
+
+        # Each backend's block carries its own run header and notes, so a run of one backend
+        # leaves the other's block as it was.
         report.update_results(
             os.path.join(HERE, "RESULTS.md"),
             {
-                "run": run_block,
-                **blocks,
-                "notes": ("## How each system was driven", notes(config["backends"])),
+                name: (heading, "\n\n".join([own_head(name), text, notes([name])]))
+                for name, (heading, text) in blocks.items()
             },
         )
         log(f"updated {os.path.join(HERE, 'RESULTS.md')}")

@@ -50,8 +50,20 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def host_of(url: str) -> str:
-    return urlsplit(url).hostname or "localhost"
+def without_password(url: str) -> tuple[str, str | None]:
+    """(url with no password, the password): the measurement processes get it through
+    PGPASSWORD, which libpq and asyncpg both read, so it never shows in a command line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, None
+    netloc = parts.netloc.replace(":" + parts.password + "@", "@", 1)
+    return urlunsplit(parts._replace(netloc=netloc)), parts.password
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` without the URL's password, wherever a driver's message echoed it."""
+    password = urlsplit(url).password
+    return text.replace(password, "***") if password else text
 
 
 class Server:
@@ -129,5 +141,6 @@ def reachable(url: str) -> str | None:
         ) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
-        return f"no PostgreSQL server at {redacted(url)}: {str(exc).strip().splitlines()[0]}"
+        why = scrub(str(exc).strip().splitlines()[0], url)
+        return f"no PostgreSQL server at {redacted(url)}: {why}"
     return None

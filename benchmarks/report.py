@@ -728,6 +728,9 @@ def _machine_lines(runs: list[dict[str, Any]], quiet: float) -> list[str]:
             f"{statistics.median(server):.2f} cores during the measurements (max "
             f"{max(server):.2f})."
         )
+    warnings = [w for r in runs for w in r.get("warnings", [])]
+    if warnings:
+        out.append("Warnings: " + "; ".join(warnings))
     errors = [
         f"{r['system']} {row_key(r)} {section_of(r)}: {r['error']}" for r in runs if "error" in r
     ]
