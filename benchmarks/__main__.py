@@ -20,7 +20,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks import machine, pg_server, report
+from benchmarks import machine, pg_server, report, workloads
 from benchmarks.pg_systems import SYSTEMS as PG_SYSTEMS
 from benchmarks.systems import SYSTEMS
 
@@ -49,14 +49,15 @@ FULL = {
     "pg_batches": 5,
     "pg_samples": 200,  # put → waiting consumer latencies per run
     "pg_warmup": 10,
-    "pg_cap": 20.0,
+    "pg_cap": 30.0,
 }
 QUICK = {
     **FULL,
     "rounds": 1,
-    "ops": 1000,
+    "ops": 500,
     "batches": 1,
-    "history": 200_000,
+    "history": 100_000,
+    "expired": 20_000,
     "ready": 2000,
     "calls": 10,
     "cap": 5.0,
@@ -179,14 +180,17 @@ def _subset(text: str | None, known: Any, what: str) -> list[str]:
 
 
 def _child(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.child", *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.child", *argv],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"no result within {timeout:.0f} s; the process was ended"}
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
@@ -202,7 +206,7 @@ def _templates(config: dict[str, Any], base: str, log: Any) -> dict[str, str]:
     n, dead = config["history"], config["dead"]
     for _row, _, systems, kind, _ in chosen:
         for s in systems:
-            if s not in config["systems"]:
+            if s not in config["systems"] or workloads.missing(s):
                 continue
             if kind == "history":
                 needed.append((f"{s}-history", n, dead))
@@ -288,7 +292,15 @@ def _pg_round(
         for system in _rotated(systems, config, rnd):
             folder = os.path.join(base, f"r{rnd}-postgres-{row}-{system}")
             os.makedirs(folder, exist_ok=True)
-            database = server.create(f"{system}-{row}")
+            try:
+                database = server.create(f"{system}-{row}")
+            except Exception as exc:  # the server went away: say so, go on with the rest
+                result = {"error": f"could not create a database: {exc}".strip()}
+                result.update(system=system, workload=workload, durability="server", row=row)
+                result["section"], result["round"] = report.POSTGRES, rnd
+                runs.append(result)
+                shown.append(f"{system} ERROR")
+                continue
             spec = {
                 "backend": "postgres",
                 "system": system,
@@ -307,8 +319,6 @@ def _pg_round(
             waited = _quiet(config)
             try:
                 result = _child([json.dumps(spec)], spec["cap"] * 4 + 180, env)
-            except subprocess.TimeoutExpired:
-                result = {"error": "timed out"}
             finally:
                 warning = server.drop(database)
             if warning:

@@ -103,16 +103,20 @@ class Server:
             raise ValueError(f"refusing to drop {name!r}: not a benchmark database")
         last = None
         for _ in range(20):
-            self.conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND application_name LIKE %s AND pid <> pg_backend_pid()",
-                (name, TAG + "%"),
-            )
             try:
+                if self.conn.closed:
+                    self.conn = self._psycopg.connect(
+                        self.admin_url, autocommit=True, connect_timeout=10
+                    )
+                self.conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = %s AND application_name LIKE %s AND pid <> pg_backend_pid()",
+                    (name, TAG + "%"),
+                )
                 self.conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
                 return None
             except self._psycopg.Error as exc:
-                last = str(exc).strip().splitlines()[0]
+                last = scrub(str(exc).strip().splitlines()[0], self.url)
                 time.sleep(0.25)
         return f"could not drop database {name}: {last}"
 

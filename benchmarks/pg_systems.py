@@ -520,7 +520,6 @@ SYSTEMS: dict[str, type[PGSystem]] = {
     "procrastinate": Procrastinate,
 }
 PEERS = ("pgqueuer", "pgqueuer-b1", "pgqueuer-psycopg", "procrastinate")
-IMPORTS = {"pgqueuer": "pgqueuer", "procrastinate": "procrastinate", "asyncpg": "asyncpg"}
 
 
 def missing(key: str) -> str | None:
@@ -533,7 +532,13 @@ def missing(key: str) -> str | None:
         "pgqueuer-psycopg": ("pgqueuer", "psycopg"),
         "procrastinate": ("procrastinate", "psycopg"),
     }.get(key, ("psycopg",))
-    absent = [m for m in needs if importlib.util.find_spec(m) is None]
+    absent = []
+    for module in needs:
+        try:
+            if importlib.util.find_spec(module) is None:
+                absent.append(module)
+        except ImportError:
+            absent.append(module)
     if absent:
         return f"{', '.join(absent)} not installed (uv sync --group bench)"
     if key == "pq-async":

@@ -52,9 +52,11 @@ def missing(system: str) -> str | None:
     if system == "pq-async":
         return pq_async.missing()
     module = PEER_MODULES.get(system)
-    if module and importlib.util.find_spec(module) is None:
-        return f"{system} not installed (uv sync --group bench)"
-    return None
+    try:
+        found = module is None or importlib.util.find_spec(module) is not None
+    except ImportError:
+        found = False
+    return None if found else f"{system} not installed (uv sync --group bench)"
 
 
 def own_cpu() -> float:
