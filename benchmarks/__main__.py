@@ -99,6 +99,8 @@ PG_PLAN: list[tuple[str, str, tuple[str, ...], dict[str, Any]]] = [
         ("pq", "pq-batch", "raw-fused", "pgqueuer-b1", "pgqueuer", "procrastinate"),
         {"consumers": 4},
     ),
+    # issue 11's "8 processes / 1", on PostgreSQL for reference: get+done as on SQLite
+    ("consumers8", "consumers", ("pq-getdone", "raw"), {"consumers": 8}),
     ("latency", "latency", ("pq", "pgqueuer", "procrastinate"), {}),
 ]
 NOT_RUN = {

@@ -283,6 +283,16 @@ def _clean(summary: dict[str, Any], section: str, rows: tuple[str, ...], system:
     }
 
 
+def _clean_all(summary: dict[str, Any], section: str, systems: tuple[str, ...]) -> dict:
+    rows = tuple(summary.get(section, {}))
+    parts = [_clean(summary, section, rows, system) for system in systems]
+    parts = [p for p in parts if p["value"] is not None]
+    if not parts:
+        return _clean(summary, section, (), "")
+    totals = [sum(int(p["value"].split(" / ")[i]) for p in parts) for i in range(3)]
+    return {**parts[0], "value": " / ".join(map(str, totals)), "met": not any(totals)}
+
+
 def issue11_sqlite_targets(
     summary: dict[str, Any], skipped: dict[str, str]
 ) -> list[dict[str, Any]]:
@@ -403,6 +413,14 @@ def issue9_targets(summary: dict[str, Any], skipped: dict[str, str]) -> list[dic
         }
     )
     out.append(
+        {
+            "target": "duplicates / lost / errors, every other way of driving pq",
+            "durability": pg,
+            "issue": "9",
+            **_clean_all(summary, pg, ("pq-getdone", "pq-batch", "pq-async")),
+        }
+    )
+    out.append(
         t(
             "async consume() vs sync consume(), 1 process",
             pg,
@@ -443,6 +461,18 @@ def issue9_targets(summary: dict[str, Any], skipped: dict[str, str]) -> list[dic
     ]
     raw4, raw1 = (_median(summary, pg, f"consumers{k}", "raw-fused") for k in (4, 1))
     out[-1]["raw"] = raw4 / raw1 if raw4 and raw1 else None
+    out.append(
+        t(
+            "get + done, 8 processes vs 1",
+            pg,
+            ("consumers8", "pq-getdone"),
+            ("consumers1", "pq-getdone"),
+            None,
+            raw_num=("consumers8", "raw"),
+        )
+    )
+    raw8, raw1 = (_median(summary, pg, f"consumers{k}", "raw") for k in (8, 1))
+    out[-1]["raw"] = raw8 / raw1 if raw8 and raw1 else None
     return out
 
 
@@ -586,6 +616,7 @@ PG_COLUMNS = (  # (row, heading)
     ("put_many", "batch put {pg_batches}×{pg_batch}"),
     ("consumers1", "1 consumer"),
     ("consumers4", "4 consumer processes"),
+    ("consumers8", "8 consumer processes"),
     ("latency", "put → waiting consumer p50 / p95 ms"),
 )
 
@@ -629,7 +660,12 @@ def pg_consumer_rows(summary: dict[str, Any]) -> list[list]:
     head = ["system", "procs", "jobs/s", "duplicate deliveries (jobs)", "lost", "left ready"]
     rows = [head + ["errors", "busiest process"]]
     cells = summary.get(POSTGRES, {})
-    for row, procs in (("consumers1", "1"), ("consumers4", "4"), ("latency", "1 waiting")):
+    for row, procs in (
+        ("consumers1", "1"),
+        ("consumers4", "4"),
+        ("consumers8", "8"),
+        ("latency", "1 waiting"),
+    ):
         for system in PG_ORDER:
             c = cells.get(row, {}).get(system)
             if c is None:
