@@ -29,7 +29,13 @@ def main(argv: list[str]) -> int:
     if argv[0] == "--build":
         result = build(argv[1], argv[2], int(argv[3]), int(argv[4]))
     else:
-        result = workloads.run(json.loads(argv[0]))
+        spec = json.loads(argv[0])
+        if spec.get("backend") == "postgres":
+            from benchmarks import pg_workloads
+
+            result = pg_workloads.run(spec)
+        else:
+            result = workloads.run(spec)
     print("RESULT " + json.dumps(result), flush=True)
     return 0
 

@@ -63,6 +63,18 @@ def _disk(folder: str) -> str:
     return f"{device} ({fs} on {mount}{kind})"
 
 
+VERSIONS = (
+    "pq",
+    "persist-queue",
+    "litequeue",
+    "huey",
+    "pgqueuer",
+    "procrastinate",
+    "asyncpg",
+    "psycopg",
+)
+
+
 def _version(dist: str) -> str:
     try:
         return metadata.version(dist)
@@ -79,7 +91,7 @@ def describe(store_folder: str) -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "python": sys.version.split()[0],
         "sqlite": sqlite3.sqlite_version,
-        "versions": {d: _version(d) for d in ("pq", "persist-queue", "litequeue", "huey")},
+        "versions": {d: _version(d) for d in VERSIONS},
     }
 
 
@@ -101,3 +113,24 @@ def busy_cores(window: float = 0.5) -> float:
     time.sleep(window)
     busy1, _ = cpu_times()
     return (busy1 - busy0) / window
+
+
+def postgres_cpu() -> float:
+    """CPU seconds used so far by the server: every process called `postgres` (backends, ours
+    and anyone else's) and, through the postmaster's count of its reaped children, the
+    backends that have ended."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        name = text[text.find("(") + 1 : text.rfind(")")]
+        if name.startswith("postgres"):
+            fields = text[text.rfind(")") + 2 :].split()
+            total += sum(float(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
+    return total

@@ -85,6 +85,12 @@ class PQ(System):
     def ack(self, handle: Any) -> None:
         self.q.done(handle)
 
+    def claim_many(self, n: int) -> list[tuple[Any, str]]:
+        return [(item, item.payload) for item in self.q.get_many(n)]
+
+    def ack_many(self, handles: Sequence[Any]) -> None:
+        self.q.done_many(handles)
+
     def consume(self, n: int, deadline: float) -> int:
         """Take n jobs through consume() (each acked with the next claim); returns how many."""
         done = 0
@@ -99,6 +105,30 @@ class PQ(System):
 
     def close(self) -> None:
         self.q.close()
+
+
+class PQAsync(PQ):
+    name = "pq async"
+    note = (
+        "await pq_core.open_async(path, durability=...); async for item in q.consume(), left "
+        "by stop() (filled beforehand through the sync API, whose connection the pragmas are "
+        "read from)"
+    )
+
+    def __init__(self, folder: str, durability: str) -> None:
+        from benchmarks.pq_async import AsyncPQ
+
+        super().__init__(folder, durability)
+        self.aq = AsyncPQ(self.path, durability=durability)
+
+    def consume(self, n: int, deadline: float) -> int:
+        return self.aq.consume(n, deadline)
+
+    def close(self) -> None:
+        try:
+            self.aq.close()
+        finally:
+            super().close()
 
 
 # The limit: the least a durable SQLite queue can do per operation.
@@ -116,6 +146,11 @@ RAW_CLAIM = (
     " WHERE id = (SELECT id FROM jobs WHERE status = 0 ORDER BY id LIMIT 1)"
     " RETURNING id, payload"
 )
+RAW_CLAIM_MANY = (
+    "UPDATE jobs SET status = 1, lease_until = ?"
+    " WHERE id IN (SELECT id FROM jobs WHERE status = 0 ORDER BY id LIMIT ?)"
+    " RETURNING id, payload"
+)
 RAW_ACK = "UPDATE jobs SET status = 2 WHERE id = ? AND status = 1"
 RAW_INSERT = "INSERT INTO jobs (payload) VALUES (?)"
 
@@ -125,7 +160,8 @@ class Raw(System):
     note = (
         "put: one INSERT per BEGIN IMMEDIATE…COMMIT; put_many: one executemany; claim: one "
         "UPDATE … RETURNING transaction, ack: a second transaction; consume: the ack of one job "
-        "and the claim of the next in one transaction"
+        "and the claim of the next in one transaction; batch: claim 10 in one UPDATE … LIMIT 10 "
+        "transaction, ack them with one executemany in a second"
     )
 
     def __init__(self, folder: str, durability: str) -> None:
@@ -161,6 +197,19 @@ class Raw(System):
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         c.execute(RAW_ACK, (handle,))
+        c.execute("COMMIT")
+
+    def claim_many(self, n: int) -> list[tuple[Any, str]]:
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        rows = c.execute(RAW_CLAIM_MANY, (time.time() + 300, n)).fetchall()
+        c.execute("COMMIT")
+        return rows
+
+    def ack_many(self, handles: Sequence[Any]) -> None:
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        c.executemany(RAW_ACK, [(h,) for h in handles])
         c.execute("COMMIT")
 
     def consume(self, n: int, deadline: float) -> int:
@@ -309,6 +358,7 @@ class Huey(System):
 
 SYSTEMS: dict[str, type[System]] = {
     "pq": PQ,
+    "pq-async": PQAsync,
     "raw": Raw,
     "persist-queue": PersistQueue,
     "litequeue": LiteQueue,

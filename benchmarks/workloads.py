@@ -18,29 +18,48 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import machine, stores
+from benchmarks import machine, pq_async, stores
 from benchmarks.systems import System, open_system, payload, seq_of
 
 Result = dict[str, Any]
 
 
 def run(spec: dict[str, Any]) -> Result:
+    if why := missing(spec["system"]):
+        return {"skipped": why}
     folder = spec["folder"]
     if spec.get("template"):
         stores.copy_store(spec["template"], folder)
     # Write back what earlier runs and the copy left dirty, so that no fsync of this run waits
     # for another's data (ext4 commits its journal for every file at once).
     os.sync()
-    busy0, own0, wall0 = machine.cpu_times()[0], _own_cpu(), time.perf_counter()
+    busy0, own0, wall0 = machine.cpu_times()[0], own_cpu(), time.perf_counter()
     result = WORKLOADS[spec["workload"]](spec)
     wall = time.perf_counter() - wall0
-    others = machine.cpu_times()[0] - busy0 - (_own_cpu() - own0)
+    others = machine.cpu_times()[0] - busy0 - (own_cpu() - own0)
     # Cores that other programs (and the kernel) used meanwhile: this machine is shared.
     result["others_cores"] = max(others, 0.0) / wall
     return result
 
 
-def _own_cpu() -> float:
+PEER_MODULES = {"persist-queue": "persistqueue", "litequeue": "litequeue", "huey": "huey"}
+
+
+def missing(system: str) -> str | None:
+    """Why a system cannot run here (its package is not installed, no AsyncQueue), or None."""
+    import importlib.util
+
+    if system == "pq-async":
+        return pq_async.missing()
+    module = PEER_MODULES.get(system)
+    try:
+        found = module is None or importlib.util.find_spec(module) is not None
+    except ImportError:
+        found = False
+    return None if found else f"{system} not installed (uv sync --group bench)"
+
+
+def own_cpu() -> float:
     """CPU seconds of this process and of the consumer processes it has waited for."""
     total = 0.0
     for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
@@ -135,6 +154,30 @@ def consume(spec: dict[str, Any]) -> Result:
     seconds = time.perf_counter() - start
     system.close()
     return _rate(done, seconds, settings=settings, capped=done < ops)
+
+
+def claim_batch(spec: dict[str, Any]) -> Result:
+    """Claim `size` jobs in one call, ack them in one call (pq: get_many + done_many)."""
+    system = _open(spec)
+    ops, size = spec["ops"], spec["size"]
+    system.preload([payload(i) for i in range(ops)])
+    settings = system.settings()
+    clock = time.perf_counter
+    deadline = clock() + spec["cap"]
+    claim_many, ack_many = system.claim_many, system.ack_many
+    done = 0
+    start = clock()
+    while done < ops:
+        got = claim_many(size)
+        if not got:
+            break
+        ack_many([g[0] for g in got])
+        done += len(got)
+        if clock() > deadline:
+            break
+    seconds = clock() - start
+    system.close()
+    return _rate(done, seconds, settings=settings, capped=done < ops, size=size)
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -353,6 +396,7 @@ WORKLOADS: dict[str, Callable[[dict[str, Any]], Result]] = {
     "put_many": put_many,
     "claim_ack": claim_ack,
     "consume": consume,
+    "claim_batch": claim_batch,
     "consumers": consumers,
     "claim_history": claim_ack,
     "sweep": sweep,
