@@ -74,6 +74,12 @@ def error_text(exc: BaseException) -> str:
     return text[-MAX_ERROR:]
 
 
+def stored_text(text: str, limit: int = MAX_ERROR) -> str:
+    """Text as every backend keeps it: a NUL (which PostgreSQL text cannot hold) shown as \\x00,
+    and only the last `limit` characters (an error's end says most)."""
+    return text.replace("\x00", "\\x00")[-limit:]
+
+
 class Queue:
     """One named queue in a store. Safe to share between threads; open anew after fork."""
 
@@ -182,6 +188,8 @@ class Queue:
                 dedup_key.encode("utf-8")
             except UnicodeEncodeError:
                 raise InvalidValue(f"dedup_key {dedup_key!r} is not valid text") from None
+            if "\x00" in dedup_key:
+                raise InvalidValue(f"dedup_key {dedup_key!r} holds a NUL character")
         return NewJob(
             self.name, value, encoding, checked_priority(priority), attempts, wait, dedup_key
         )
@@ -304,7 +312,7 @@ class Queue:
         claim = _claim_of(item)
         status = after_failure(item.attempts, item.max_attempts)
         delay = retry_delay(item.attempts) if retry_in is None else parse_duration(retry_in)
-        text = None if error is None else str(error)[-MAX_ERROR:]
+        text = None if error is None else stored_text(str(error))
         outcome, now_status = self.store.fail(
             claim[0], claim[1], status.value, delay, text, error_signature(text or "failed"),
             identity.worker_id(),
@@ -704,7 +712,7 @@ class Queue:
             return identity.user()
         if not isinstance(actor, str):
             raise InvalidValue(f"actor must be text, not {actor!r}")
-        return actor[:200]
+        return stored_text(actor[:200])
 
     # -- the design notes' names ---------------------------------------------------------------
 

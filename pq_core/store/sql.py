@@ -563,6 +563,7 @@ class SQLStore:
             args["pattern"] = (
                 "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             )
+            args["needle"] = text
             digits = text.strip()
             args["search_id"] = int(digits) if digits.isascii() and digits.isdigit() else -1
         return " AND ".join(parts), args

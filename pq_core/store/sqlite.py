@@ -285,6 +285,20 @@ class SQLiteStore(SQLStore):
                 ) from None
         info = os.stat(path)
         mine = info.st_uid == os.geteuid()
+        if info.st_size == 0:
+            if _size(path + "-wal") > 0:
+                raise StoreCorrupt(
+                    f"{path}: the store file is empty but its write-ahead log is not: it was "
+                    "truncated or damaged; refusing to start it over (restore it from a backup)"
+                )
+            if not mine:
+                raise NotAStore(
+                    f"{path}: an empty file of another user (uid {info.st_uid}); pq does not "
+                    "adopt it"
+                )
+            if self.read_only:
+                raise StoreNotFound(f"{path}: an empty file, not a pq store yet")
+            return True
         if not self.read_only:
             if not mine and not _shared_with_me(info):
                 raise StoreReadOnly(
@@ -296,15 +310,6 @@ class SQLiteStore(SQLStore):
                     f"{path}: store is read-only for this user; "
                     "open it with read_only=True to inspect it"
                 )
-        if info.st_size == 0:
-            if _size(path + "-wal") > 0:
-                raise StoreCorrupt(
-                    f"{path}: the store file is empty but its write-ahead log is not: it was "
-                    "truncated or damaged; refusing to start it over (restore it from a backup)"
-                )
-            if not mine:
-                raise NotAStore(f"{path}: an empty file of another user; pq does not adopt it")
-            return not self.read_only
         with open(path, "rb") as f:
             head = f.read(len(HEADER))
         if head != HEADER:
@@ -645,8 +650,10 @@ class SQLiteStore(SQLStore):
         return [] if [r[0] for r in rows] == ["ok"] else [f"integrity: {r[0]}" for r in rows]
 
     def _search(self) -> str:
+        # LIKE ignores case but stops at a NUL in a text payload; instr on the bytes does not.
         return (
             "(CAST(payload AS TEXT) LIKE :pattern ESCAPE '\\'"
+            " OR instr(CAST(payload AS BLOB), CAST(:needle AS BLOB)) > 0"
             " OR last_error LIKE :pattern ESCAPE '\\'"
             " OR worker LIKE :pattern ESCAPE '\\' OR id = :search_id)"
         )
