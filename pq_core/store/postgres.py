@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import select
 import threading
 import urllib.parse
 from collections.abc import Sequence
@@ -545,7 +546,7 @@ class PostgresStore(PostgresPlans):
     def _connection(self) -> Any:
         local = self._local
         conn = getattr(local, "conn", None)
-        if conn is not None and local.pid == os.getpid() and not conn.closed and not conn.broken:
+        if conn is not None and local.pid == os.getpid() and sound(conn):
             return conn
         if conn is not None and local.pid != os.getpid():
             self._orphans.append(conn)  # the parent's socket: leave it alone
@@ -661,6 +662,23 @@ class PostgresStore(PostgresPlans):
         self._tidy(event_retention, worker_retention)
         self._fold_counters()
         return False  # PostgreSQL's own autovacuum and checkpoints keep it bounded
+
+
+def sound(conn: Any) -> bool:
+    """Whether an idle connection can take the next call. A server that ended it meanwhile
+    (a restart, pg_terminate_backend) has said so on the socket: read that now, before a call
+    is sent into a connection that is gone."""
+    if conn.closed or conn.broken:
+        return False
+    try:
+        for _ in range(3):  # an error message first, then the end of the connection
+            readable, _, _ = select.select([conn.fileno()], [], [], 0)
+            if not readable:
+                break
+            conn.pgconn.consume_input()  # notifications stay queued for the next read
+    except Exception:  # the socket or the connection is gone
+        return False
+    return conn.pgconn.status == 0  # CONNECTION_OK
 
 
 def session_setup(store: PostgresPlans) -> str:

@@ -6,14 +6,13 @@ Adding a backend is one entry in TARGETS: a function that gives one test a store
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+from stores import postgres_store
 
 import pq_core
 from pq_core.store.sqlite import SQLiteStore
@@ -60,9 +59,6 @@ class ServerClock(FakeClock):
             conn.execute("INSERT INTO pq_clock (frozen_at) VALUES (%s)", (value,))
 
 
-NO_POSTGRES = "PQ_TEST_POSTGRES_URL is not set: the PostgreSQL backend needs a real server"
-
-
 @contextmanager
 def _sqlite_target(tmp_path: Path) -> Iterator[str]:
     yield str(tmp_path / "jobs.sqlite")
@@ -70,20 +66,8 @@ def _sqlite_target(tmp_path: Path) -> Iterator[str]:
 
 @contextmanager
 def _postgres_target(tmp_path: Path) -> Iterator[str]:
-    url = os.environ.get("PQ_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip(NO_POSTGRES)
-    import psycopg
-
-    # One server serves every test: each test gets a schema of its own, dropped afterwards.
-    schema = f"pq_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{url}{'&' if '?' in url else '?'}schema={schema}"
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_store() as url:
+        yield url
 
 
 # backend name → a store of its own for one test

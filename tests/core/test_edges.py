@@ -138,7 +138,9 @@ def test_done_many_settles_its_own_claims_and_reports_the_stale_ones(
     ],
 )
 def test_nonsense_input_is_an_invalid_value_naming_it_and_nothing_is_written(
-    queue: pq_core.Queue, call, named: str  # type: ignore[no-untyped-def]
+    queue: pq_core.Queue,
+    call,
+    named: str,  # type: ignore[no-untyped-def]
 ) -> None:
     job_id = queue.put("already here")
     before = queue.stats()
@@ -217,9 +219,7 @@ def test_hostile_bytes_in_every_text_field_are_stored_and_read_back(
 @pytest.mark.parametrize(
     "name", ["", "   ", "x" * (MAX_QUEUE_NAME + 1), "tab\there", "esc\x1b[2J", "nul\x00", "\ud800"]
 )
-def test_a_queue_name_has_a_length_limit_and_no_control_characters(
-    backend: str, name: str
-) -> None:
+def test_a_queue_name_has_a_length_limit_and_no_control_characters(backend: str, name: str) -> None:
     with pytest.raises(pq_core.InvalidValue, match="queue name"):
         pq_core.open(backend, queue=name)
     assert pq_core.open(backend, queue="x" * MAX_QUEUE_NAME).put("fits") == 1

@@ -137,8 +137,7 @@ def test_a_consume_loop_kept_in_a_variable_holds_no_job_after_the_loop_is_left(
             break
         assert queue.item(ids[0]).status is Status.READY  # failed: it cannot tell why
         with queue.consume(timeout=0) as jobs:
-            for item in jobs:
-                break
+            item = next(iter(jobs))
             assert item.id == ids[1]  # the first is backing off
             assert queue.item(ids[1]).status is Status.IN_PROGRESS  # still in the block
         assert (queue.item(ids[1]).status, queue.item(ids[1]).attempts) == (Status.READY, 0)
@@ -202,7 +201,7 @@ def test_claim_and_consume_keep_a_long_jobs_lease_alive_so_no_sweep_takes_it_bac
             assert item.id == ids[0]
             time.sleep(2.0)  # three leases long
         with q.consume(timeout=0) as jobs:
-            for item in jobs:
+            for _item in jobs:
                 time.sleep(2.0)
     finally:
         stop.set()

@@ -49,9 +49,7 @@ def test_the_manager_drops_events_older_than_their_retention(
     assert len(queue.events(queue=queue.name)) == 3  # nothing is 30 days old yet
     clock.advance(2 * DAY)
     pq_core.Manager(queue).sweep()
-    assert [e.detail for e in queue.events(queue=queue.name)] == [
-        f"requeued 1 job(s): {ids[0]}"
-    ]
+    assert [e.detail for e in queue.events(queue=queue.name)] == [f"requeued 1 job(s): {ids[0]}"]
     assert rows(backend, "pq_event_jobs") == 1
     clock.advance(DAY)
     pq_core.Manager(queue, event_retention="1d").sweep()

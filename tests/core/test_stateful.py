@@ -17,11 +17,12 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from stores import NO_POSTGRES
 
 import pq_core
 from pq_core import Status
 
-from .conftest import NO_POSTGRES, TARGETS, FakeClock, ServerClock
+from .conftest import TARGETS, FakeClock, ServerClock
 
 LIVE = (Status.READY, Status.IN_PROGRESS)
 

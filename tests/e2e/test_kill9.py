@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import time
 from collections import Counter
@@ -89,10 +88,10 @@ class Fleet:
 
 
 @pytest.mark.slow
-def test_kill_9_at_random_loses_no_job_whose_put_returned(tmp_path: Path) -> None:
+def test_kill_9_at_random_loses_no_job_whose_put_returned(tmp_path: Path, target: str) -> None:
     seed = int(os.environ.get("PQ_CHAOS_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
-    db = str(tmp_path / "jobs.sqlite")
+    db = target
     pq_core.open(db).close()
     fleet = Fleet(tmp_path, db)
     try:
@@ -149,7 +148,5 @@ def test_kill_9_at_random_loses_no_job_whose_put_returned(tmp_path: Path) -> Non
         f"{duplicates} jobs worked more than once, but only {consumer_kills} consumer kills"
     )
     assert q.stats()[q.name].counts[Status.DONE] == len(stored)
+    assert q.check().ok, q.check().problems  # integrity, and counters that match the rows
     q.close()
-    conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    conn.close()
