@@ -123,8 +123,9 @@ The command gets these environment variables:
   PQ_MAX_ATTEMPTS   the attempts the job may have
 
 The command runs in its own session and process group: Ctrl-C in the terminal reaches the
-worker, not the command, and when the worker ends, even by kill -9, the command is killed
-with it (on Linux). The job's lease is renewed while the command runs.
+worker, not the command; when the worker ends, even by kill -9, the command and whatever it
+started in its process group are killed (on Linux), and so is anything the command leaves
+running when it exits. The job's lease is renewed while the command runs.
 
 The first SIGINT or SIGTERM stops claiming: the jobs in hand finish (for up to --grace) and
 are acked, then the worker exits 0. A second signal, or the end of the grace period, stops the

@@ -3,9 +3,10 @@
 - The command runs in its own session (so its own process group): the terminal's Ctrl-C
   reaches the worker only, and the worker can stop the command with everything it started.
 - It dies with the worker: on Linux the child asks for SIGKILL when its parent goes
-  (PR_SET_PDEATHSIG, set between fork and exec), so even a `kill -9` of the worker leaves no
-  command running while the manager hands its job to someone else. On every other exit the
-  worker kills the process groups itself.
+  (PR_SET_PDEATHSIG, set between fork and exec), and a guardian process kills the rest of its
+  process group, so even a `kill -9` of the worker leaves nothing of the command running while
+  the manager hands its job to someone else. On every other exit the worker kills the process
+  groups itself.
 - While it runs, the job's lease is renewed; `timeout` bounds it; stderr passes through live
   and its last few KiB become the job's error when it fails.
 - The first stop signal ends claiming and lets the jobs in hand finish (up to `grace`); a
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -95,20 +97,20 @@ def _prctl() -> Callable[..., int] | None:
     return prctl
 
 
-def _die_with_parent(prctl: Callable[..., int] | None) -> Callable[[], None] | None:
-    """Run in the child between fork and exec: SIGKILL when the worker dies.
-
-    The kernel sends it when the *thread* that forked the child ends, so each child is
-    forked by the slot thread that waits for it and outlives it."""
-    if prctl is None:
-        return None
+def _child_setup(prctl: Callable[..., int] | None, guardian: _Guardian) -> Callable[[], None]:
+    """What the child does between fork and exec, before it can start anything of its own:
+    ask for SIGKILL when the worker dies, and tell the guardian its process group."""
     parent = os.getpid()
     kill = int(signal.SIGKILL)
 
     def setup() -> None:
-        prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
-        if os.getppid() != parent:  # the worker died before the request took effect
-            os._exit(1)
+        # The kernel sends the signal when the *thread* that forked the child ends, so each
+        # child is forked by the slot thread that waits for it and outlives it.
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
+            if os.getppid() != parent:  # the worker died before the request took effect
+                os._exit(1)
+        guardian.watch_me()
 
     return setup
 
@@ -157,6 +159,78 @@ class _Running:
             self.signal_group(signal.SIGKILL)
 
 
+# The guardian: a small process of its own session that outlives a killed worker just long
+# enough to kill the process groups the worker's commands were running in. PDEATHSIG kills a
+# command itself, but not what it started (`sh -c 'a; b'` forks `a`). The guardian reads
+# "+pgid" / "-pgid" lines from a socket whose other end only the worker holds; when that end
+# closes, however the worker ended, it kills every group still listed.
+_GUARDIAN = r"""
+import os, signal, sys
+groups = set()
+for line in sys.stdin.buffer:
+    sign, pgid = line[:1], int(line[1:])
+    (groups.add if sign == b"+" else groups.discard)(pgid)
+for pgid in groups:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class _Guardian:
+    """The worker's side of the guardian: which command groups are running now."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        try:
+            mine, theirs = socket.socketpair()
+        except OSError:
+            return
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _GUARDIAN, "pq worker guardian"],
+                stdin=theirs.fileno(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # neither Ctrl-C nor a kill of the worker's group
+            )
+            self._sock = mine
+        except OSError:
+            mine.close()  # no guardian: parent-death signals still kill the commands
+        finally:
+            theirs.close()
+
+    def _say(self, line: bytes) -> None:
+        # One small send is one message on the socket, whoever sends it (a slot thread or a
+        # child before exec); MSG_NOSIGNAL: a guardian someone killed costs no SIGPIPE.
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.send(line, socket.MSG_NOSIGNAL)
+            except OSError:
+                pass
+
+    def watch_me(self) -> None:
+        """In a child before exec: its pid is its process group (a session of its own)."""
+        self._say(b"+%d\n" % os.getpid())
+
+    def forget(self, pgid: int) -> None:
+        self._say(b"-%d\n" % pgid)
+
+    def close(self) -> None:
+        """A clean end: every group was forgotten, so the guardian just exits."""
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
 class _CannotStart(Exception):
     """The command could not be started for a claimed job (the job was put back)."""
 
@@ -188,6 +262,7 @@ class Supervisor:
         self._signals: list[int] = []
         self._released_on_stop = False
         self._fatal: BaseException | None = None
+        self._guardian: _Guardian
 
     # -- the main thread ---------------------------------------------------------------------
 
@@ -196,6 +271,7 @@ class Supervisor:
         Returns the exit status: 0; 2 when the command cannot be started; 128 + the signal
         when jobs in hand had to be put back."""
         restore = self._install_signals()
+        self._guardian = _Guardian()
         slots = [
             threading.Thread(target=self._slot, name=f"pq-slot-{n}", daemon=True)
             for n in range(self.options.concurrency)
@@ -207,6 +283,8 @@ class Supervisor:
         finally:
             for running in list(self._running):  # only after an unexpected error
                 running.signal_group(signal.SIGKILL)
+                self._guardian.forget(running.proc.pid)
+            self._guardian.close()
             restore()
         if isinstance(self._fatal, _CannotStart):
             raise ValueError(str(self._fatal))
@@ -327,7 +405,7 @@ class Supervisor:
                 stderr=subprocess.PIPE,
                 env=env,
                 start_new_session=True,  # own session and group: no terminal Ctrl-C, one kill
-                preexec_fn=_die_with_parent(self._prctl),
+                preexec_fn=_child_setup(self._prctl, self._guardian),
             )
         except (OSError, subprocess.SubprocessError) as exc:
             self._put_back(item, started, "the command could not be started")
@@ -354,6 +432,7 @@ class Supervisor:
             if proc.returncode is None:  # only on an unexpected error above
                 running.signal_group(signal.SIGKILL)
                 proc.wait()
+            self._guardian.forget(proc.pid)
         self._settle(running, error_tail)
 
     def _supervise(self, running: _Running) -> None:

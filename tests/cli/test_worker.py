@@ -140,6 +140,31 @@ def test_a_kill_9_of_the_worker_leaves_no_command_running(
     assert q.count(Status.IN_PROGRESS) == 2  # the manager's to take back; nothing runs them now
 
 
+def test_a_kill_9_of_the_worker_leaves_nothing_the_command_started_running(
+    db: str, tmp_path: Path
+) -> None:
+    q = pq_core.open(db)
+    q.put("a")
+    shell, grandchild = tmp_path / "shell.pid", tmp_path / "grandchild.pid"
+    # The shell forks `sleep` (it has more to do after it): the parent-death signal reaches
+    # the shell only; the rest of the group is the guardian's to kill.
+    script = f"echo $$ > {shell}; sleep 1000 & echo $! > {grandchild}; wait; echo done"
+    worker = start_pq("worker", db, "--", "sh", "-c", script, err=tmp_path / "worker.err")
+    try:
+        wait_for(lambda: grandchild.exists() and grandchild.read_text().strip(), "the command")
+        pids = [int(shell.read_text()), int(grandchild.read_text())]
+        assert all(running(pid) for pid in pids)
+        worker.kill()
+        killed_at = time.monotonic()
+        worker.wait(timeout=30)
+        wait_for(lambda: not any(running(pid) for pid in pids), "the command's group to die")
+        print(f"the command's group gone {time.monotonic() - killed_at:.3f}s after kill -9")
+    finally:
+        for pid in [int(p.read_text()) for p in (shell, grandchild) if p.exists()]:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_timeout_kills_the_commands_whole_group_and_fails_the_job(db: str, tmp_path: Path) -> None:
     q = pq_core.open(db, max_attempts=1)
     job = q.put("slow")
