@@ -40,6 +40,7 @@ from pq_core.model import Item, Status
 ERROR_TAIL = 4096  # bytes of a failed command's stderr kept as the job's error
 KILL_AFTER = 5.0  # seconds between SIGTERM to a command's group and SIGKILL
 _POLL = 0.05  # seconds between looks at signals, deadlines and child exits
+_BEAT_AT_LEAST = 10.0  # seconds: the longest gap between two renewals of a running job's lease
 _STORE_RETRY = 1.0  # seconds before trying a busy or unreachable store again
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -438,7 +439,9 @@ class Supervisor:
     def _supervise(self, running: _Running) -> None:
         """Wait for the command, renewing the lease and enforcing the timeout."""
         proc, lease, timeout = running.proc, self.options.lease, self.options.timeout
-        beat_every = max(lease / 3, 0.05)
+        # A third of the lease, and at least every 10 s: a manager run with --lease-timeout
+        # takes back jobs not heartbeat for that long, whatever their lease.
+        beat_every = min(max(lease / 3, 0.05), _BEAT_AT_LEAST)
         next_beat = running.started + beat_every
         current = running.item
         while True:
@@ -495,7 +498,7 @@ class Supervisor:
             self._job_log(item, "lost", elapsed, "the lease was lost; the job may run elsewhere")
             return
         if running.stop_reason == "interrupted" and code != 0:
-            self._put_back(item, running.started, "stopped by the worker")
+            self._put_back(item, running.started, "stopped by the worker", interrupted=True)
             return
         if running.stop_reason == "timeout":
             reason = f"timed out after {duration(self.options.timeout)}"
@@ -520,14 +523,16 @@ class Supervisor:
             return
         self._job_log(item, "dead" if status == Status.DEAD else "failed", elapsed, reason)
 
-    def _put_back(self, item: Item, started: float, reason: str) -> None:
+    def _put_back(
+        self, item: Item, started: float, reason: str, *, interrupted: bool = False
+    ) -> None:
         elapsed = time.monotonic() - started
         try:
             self._retrying(lambda: _release(self.q, item))
         except (pq_core.LeaseLost, pq_core.ItemNotFound) as exc:
             self._job_log(item, "lost", elapsed, str(exc))
             return
-        if self._signals:
+        if interrupted:  # work was cut short: the exit status says so
             self._released_on_stop = True
         self._job_log(item, "released", elapsed, reason)
 
