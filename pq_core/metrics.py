@@ -115,7 +115,7 @@ def label_value(value: str) -> str:
 
 
 def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return str(int(value)) if float(value).is_integer() else repr(round(float(value), 3))
 
 
 # -- the HTTP server --------------------------------------------------------------------------
