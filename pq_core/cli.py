@@ -238,9 +238,10 @@ def _parser() -> argparse.ArgumentParser:
     p = command(
         "worker",
         _worker,
-        "`pq worker DB [options] -- CMD ARGS`: run CMD once per job, payload on stdin",
+        "run a command (given after --) once per job, the payload on its stdin",
         epilog=_WORKER_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="pq worker [options] DB -- CMD [ARGS ...]",
     )
     p.add_argument("--lease", default="5m", metavar="DURATION", help="lease per job (5m)")
     p.add_argument(
@@ -252,7 +253,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="after a stop signal, time the jobs in hand get to finish (20s)",
     )
-    p.add_argument("--concurrency", "-c", type=int, default=1, metavar="N", help="jobs at once")
+    p.add_argument(
+        "--concurrency", "-c", type=int, default=1, metavar="N", help="run up to N jobs at once (1)"
+    )
     p.add_argument("--max-jobs", type=int, default=None, metavar="N", help="stop after N jobs")
     p.add_argument("--exit-when-empty", action="store_true", help="stop when nothing is ready")
     p.add_argument("--quiet", action="store_true", help="no log line per job")

@@ -140,6 +140,7 @@ def serve(q: pq_core.Queue, host: str, port: int, *, log: Callable[[str], None])
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "pq-metrics"
+        sys_version = ""  # no need to tell every client which Python runs it
         timeout = 10  # a client that stops sending does not hold the server
 
         def do_GET(self) -> None:
