@@ -64,7 +64,7 @@ def error(message: str) -> None:
 def log(who: str, message: str) -> None:
     """A timestamped line on stderr for the long-running commands (manager, worker, metrics)."""
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    print(f"{at} pq {who}: {message}", file=sys.stderr, flush=True)
+    print(f"{at} pq {who}: {inert(message)}", file=sys.stderr, flush=True)
 
 
 def _quiet_stdout() -> None:
@@ -638,7 +638,7 @@ def _manager(args: argparse.Namespace) -> int:
     every = f"a sweep every {duration(manager.interval)}"
     if manager.lease_timeout is not None:
         every += f", taking back jobs silent for {duration(manager.lease_timeout)}"
-    log("manager", f"started on {inert(_location(q))}: {every}")
+    log("manager", f"started on {_location(q)}: {every}")
     try:
         manager.run()
     finally:

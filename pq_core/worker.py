@@ -361,10 +361,7 @@ class Supervisor:
                     self._put_back(item, time.monotonic(), "the worker is stopping")
                     return
                 self._run(item)
-        except _CannotStart as exc:
-            self._fatal = exc
-            self._stopping.set()
-        except BaseException as exc:  # a bug: stop everything and let run() raise it
+        except BaseException as exc:  # _CannotStart, or a bug: stop, and let run() raise it
             self._fatal = exc
             self._stopping.set()
 
@@ -570,7 +567,7 @@ class Supervisor:
         at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         with self._out:
             try:
-                print(f"{at} pq worker: {message}", file=self.err, flush=True)
+                print(f"{at} pq worker: {inert(message)}", file=self.err, flush=True)
             except (OSError, ValueError):
                 pass  # stderr closed (a terminal went away): the work goes on
 
