@@ -34,7 +34,7 @@ _FOLLOW_EVERY = 0.5  # seconds between reads of `pq events --follow`
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cmd: list[str] = []
-    if "--" in argv:  # everything after `--` is the worker's command, untouched
+    if argv[:1] == ["worker"] and "--" in argv:  # the worker's command, untouched
         at = argv.index("--")
         argv, cmd = argv[:at], argv[at + 1 :]
     args = _parser().parse_args(argv)

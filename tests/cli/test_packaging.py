@@ -46,7 +46,8 @@ def test_pq_tui_without_textual_says_how_to_install_it_in_one_line(tmp_path: Pat
 def test_pq_works_without_textual(tmp_path: Path) -> None:
     env = without_textual(tmp_path)
     db = str(tmp_path / "jobs.sqlite")
-    for args in (["put", db, "x"], ["stats", db], ["metrics", db]):
+    worker = ["worker", db, "--exit-when-empty", "--", sys.executable, "-c", ""]
+    for args in (["put", db, "x"], ["stats", db], ["metrics", db], worker):
         result = subprocess.run(
             [str(BIN / "pq"), *args], capture_output=True, text=True, env=env, timeout=60
         )

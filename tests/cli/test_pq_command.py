@@ -20,9 +20,12 @@ def test_put_takes_a_payload_argument_or_one_job_per_stdin_line(db: str) -> None
     assert pq("put", db, stdin="a\nb\n\nc\n").stdout.split() == ["2", "3", "4"]
     assert pq("put", db, '{"n": 1}', "--json").stdout.split() == ["5"]
     assert pq("put", db, "--priority", "5", "options first").stdout.split() == ["6"]
+    assert pq("put", db, "--", "-starts with a dash").stdout.split() == ["7"]
     items = pq_core.open(db).items(newest_first=False)
-    assert [i.payload for i in items] == ["hello", "a", "b", "c", {"n": 1}, "options first"]
-    assert items[-1].priority == 5
+    assert [i.payload for i in items] == [
+        "hello", "a", "b", "c", {"n": 1}, "options first", "-starts with a dash"
+    ]  # fmt: skip
+    assert items[5].priority == 5
 
 
 def test_get_prints_the_claim_as_json_and_done_with_its_token_finishes_it(db: str) -> None:
