@@ -361,3 +361,20 @@ def test_worker_stops_cleanly_on_sigterm_after_the_job_in_hand(db: str, tmp_path
     assert proc.wait(timeout=30) == 0, proc.stderr.read()
     assert q.item(first).status == Status.DONE
     assert q.item(second).status == Status.READY
+
+
+def test_a_job_taken_away_while_its_command_runs_stops_the_command(
+    db: str, tmp_path: Path, child: list[str]
+) -> None:
+    q = pq_core.open(db)
+    job = q.put("long")
+    err = tmp_path / "worker.err"
+    worker = start_pq(
+        "worker", db, "--lease", "0.3s", "--max-jobs", "1", "--", *child, "sleep", err=err
+    )
+    [pid] = wait_for(lambda: started_pids(tmp_path), "the job to start")
+    q.requeue([job])  # an operator gives it to someone else: this run must not go on
+    assert worker.wait(timeout=30) == 0, err.read_text()
+    assert records(tmp_path, "signal") == [["SIGTERM", str(pid)]]
+    assert "outcome=lost" in err.read_text()
+    assert q.item(job).status == Status.READY
