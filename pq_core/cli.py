@@ -1,7 +1,10 @@
 """`pq`: produce, consume, manage and repair a queue from the shell.
 
-Argument parsing and printing only; every action is a call on pq_core's public API.
-Any error a user can cause is one line on stderr and a non-zero exit, never a traceback.
+Argument parsing and printing only; every action is a call on pq_core's public API (the
+worker's process supervision lives in `pq_core.worker`, the Prometheus exposition in
+`pq_core.metrics`). Any error a user can cause is one line on stderr and a non-zero exit,
+never a traceback. Everything printed goes through `display.inert` / `display.inert_json`, so
+no byte a job or a producer wrote can drive the operator's terminal.
 """
 
 from __future__ import annotations
@@ -11,26 +14,27 @@ import base64
 import dataclasses
 import json
 import os
-import signal
-import subprocess
 import sys
-import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import pq_core
+from pq_core.display import age, count, duration, inert, inert_json
 from pq_core.model import Item, Status, parse_duration
 
+DISTRIBUTION = "pq-jobs"  # the name on the package index (`pq` there is another project)
 EXIT_ERROR = 2  # a usage or store error
 EXIT_EMPTY = 1  # `pq get` found nothing ready
-_ERROR_TAIL = 2000
+_LIVE = (Status.READY, Status.IN_PROGRESS)  # purging these throws away work not yet done
+_FOLLOW_EVERY = 0.5  # seconds between reads of `pq events --follow`
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cmd: list[str] = []
-    if "--" in argv:  # everything after `--` is the worker's command, untouched
+    if argv[:1] == ["worker"] and "--" in argv:  # the worker's command, untouched
         at = argv.index("--")
         argv, cmd = argv[:at], argv[at + 1 :]
     args = _parser().parse_args(argv)
@@ -40,30 +44,110 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        _quiet_stdout()
         return 0
-    except (pq_core.QueueError, ValueError, TypeError, OSError) as exc:
-        print(f"pq: {_one_line(exc)}", file=sys.stderr)
+    except (pq_core.QueueError, ValueError, OSError) as exc:
+        error(one_line(exc))
         return EXIT_ERROR
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = str(exc) if not isinstance(exc, KeyError) or len(exc.args) != 1 else str(exc.args[0])
     return " ".join(text.split()) or type(exc).__name__
+
+
+def error(message: str) -> None:
+    """One line on stderr, inert: a message may quote a queue name or a payload."""
+    print(f"pq: {inert(message)}", file=sys.stderr, flush=True)
+
+
+def log(who: str, message: str) -> None:
+    """A timestamped line on stderr for the long-running commands (manager, worker, metrics)."""
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    print(f"{at} pq {who}: {inert(message)}", file=sys.stderr, flush=True)
+
+
+def _quiet_stdout() -> None:
+    # The reader went away (`pq ls | head`): point stdout at /dev/null so the interpreter's
+    # final flush does not complain about the broken pipe.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line, like every other error of the command."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_ERROR, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_ERROR, f"{self.prog}: {inert(message)} (see {self.prog} --help)\n")
+
+
+class _Command(_Parser):
+    """A subcommand's parser: options and arguments in any order, so
+    `pq put DB --priority 5 PAYLOAD` works as well as `pq put DB PAYLOAD --priority 5`."""
+
+    _inner = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._inner:  # parse_known_intermixed_args calls back in here
+            return super().parse_known_args(args, namespace)
+        self._inner = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inner = False
+
+
+def version() -> str:
+    """The installed distribution's version; a checkout that was never installed says so."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed as a package)"
+
+
+_WORKER_HELP = """\
+The command runs once per job, with the payload on its standard input (str as UTF-8, bytes as
+they are, anything else as JSON). Exit 0 marks the job done; any other exit fails it (retried
+with back-off, dead after its max attempts) with the last few KiB of the command's stderr as
+the job's error. The command's stdout and stderr pass through as it writes them.
+
+The command gets these environment variables:
+  PQ_JOB_ID         the job's id
+  PQ_QUEUE          the queue it came from
+  PQ_ATTEMPT        this attempt's number, from 1
+  PQ_MAX_ATTEMPTS   the attempts the job may have
+
+The command runs in its own session and process group: Ctrl-C in the terminal reaches the
+worker, not the command; when the worker ends, even by kill -9, the command and whatever it
+started in its process group are killed (on Linux), and so is anything the command leaves
+running when it exits. The job's lease is renewed while the command runs.
+
+The first SIGINT or SIGTERM stops claiming: the jobs in hand finish (for up to --grace) and
+are acked, then the worker exits 0. A second signal, or the end of the grace period, stops the
+commands (SIGTERM to their process groups, SIGKILL 5s later) and puts their jobs back to ready
+without counting the attempt; the worker then exits 130 (SIGINT) or 143 (SIGTERM).
+
+One line per job goes to stderr (time, job, queue, attempt, outcome, duration); --quiet
+leaves them out. A command that cannot be run is an error (exit 2) before any job is claimed.
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="pq", description="A persistent job queue on SQLite.")
-    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    parser = _Parser(
+        prog="pq",
+        description="A persistent job queue on SQLite (or PostgreSQL).",
+        epilog="Durations are seconds or a number with a unit: 90s, 5m, 1h, 7d.",
+    )
+    parser.add_argument("--version", action="version", version=f"pq {version()}")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=_Command)
 
-    def command(name: str, run: Any, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
+    def command(name: str, run: Any, help: str, **kw: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, **kw)
         p.add_argument("db", metavar="DB", help="the store: a SQLite file or a postgresql:// URL")
         p.add_argument("--queue", "-q", default="default", help="named queue (default: default)")
         p.add_argument(
@@ -72,40 +156,45 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(run=run)
         return p
 
+    def json_flag(p: argparse.ArgumentParser, lines: bool = False) -> None:
+        what = "one JSON object per line" if lines else "print JSON"
+        p.add_argument("--json", action="store_true", help=what)
+
     p = command("put", _put, "add a job (the payload argument, or one job per stdin line)")
     p.add_argument("payload", nargs="?", help="the payload; omit to read one job per stdin line")
-    p.add_argument("--priority", type=int, default=0, help="higher runs first")
-    p.add_argument("--delay", default="0", help="run no sooner than this (90s, 5m, 1h, 7d)")
-    p.add_argument("--max-attempts", type=int, default=None)
+    p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    p.add_argument("--delay", default="0", metavar="DURATION", help="run no sooner than this")
+    p.add_argument("--max-attempts", type=int, default=None, metavar="N")
     p.add_argument("--dedup-key", default=None, help="no second live job with this key")
     p.add_argument("--json", action="store_true", help="the payload is JSON; store it decoded")
 
     p = command("get", _get, "claim one job and print it as JSON (exit 1 when none is ready)")
-    p.add_argument("--lease", default=None, help="lease length (default 5m)")
-    p.add_argument("--timeout", default=None, help="wait this long for a job")
+    p.add_argument("--lease", default=None, metavar="DURATION", help="lease length (default 5m)")
+    p.add_argument("--timeout", default=None, metavar="DURATION", help="wait this long for one")
 
     p = command("done", _done, "mark a claimed job done")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=int, metavar="ID")
     p.add_argument("--token", help="the claim token `pq get` printed; omit to force by id")
 
     p = command("fail", _fail, "give a claimed job back (retried later, or dead when exhausted)")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=int, metavar="ID")
     p.add_argument("--token", required=True, help="the claim token `pq get` printed")
-    p.add_argument("--error", default=None)
+    p.add_argument("--error", default=None, help="what went wrong, kept with the job")
 
     p = command("stats", _stats, "counts per status per queue")
-    p.add_argument("--json", action="store_true")
+    json_flag(p)
 
     p = command("ls", _ls, "list jobs, newest first")
     p.add_argument("--status", "-s", default=None, help="ready, in_progress, done or dead")
-    p.add_argument("--all-queues", action="store_true")
+    p.add_argument("--all-queues", action="store_true", help="jobs of every queue")
     p.add_argument("--search", default=None, help="text in the payload, error or worker")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--offset", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (default 50)")
+    p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N")
+    json_flag(p, lines=True)
 
     p = command("show", _show, "one job with its history")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=int, metavar="ID")
+    json_flag(p)
 
     p = command("requeue", _requeue, "put jobs back to ready")
     p.add_argument("ids", type=int, nargs="+", metavar="ID")
@@ -115,28 +204,69 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("ids", type=int, nargs="+", metavar="ID")
 
     p = command("purge", _purge, "delete old jobs of one status")
-    p.add_argument("--status", "-s", default="done")
-    p.add_argument("--older-than", default="7d", help="age since last change (default 7d)")
-    p.add_argument("--all-queues", action="store_true")
+    p.add_argument("--status", "-s", default="done", help="done (default), dead, ready, …")
+    p.add_argument(
+        "--older-than", default="7d", metavar="DURATION", help="since last change (default 7d)"
+    )
+    p.add_argument("--all-queues", action="store_true", help="purge in every queue")
     p.add_argument("--dry-run", action="store_true", help="only count them")
+    p.add_argument(
+        "--force", action="store_true", help="needed to purge live jobs (ready, in_progress)"
+    )
 
     p = command("events", _events, "manager and operator activity, newest first")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N (default 20)")
+    p.add_argument(
+        "--follow", "-f", action="store_true", help="the last N oldest first, then new ones live"
+    )
+    json_flag(p, lines=True)
 
-    command("workers", _workers, "registered consumers and managers")
+    p = command("workers", _workers, "registered consumers and managers")
+    json_flag(p, lines=True)
 
     p = command("manager", _manager, "take back crashed and expired jobs, until SIGTERM")
-    p.add_argument("--lease-timeout", default=None, help="also take back jobs silent this long")
-    p.add_argument("--max-attempts", type=int, default=None, help="cap on attempts per job")
-    p.add_argument("--interval", default="5s", help="time between sweeps (default 5s)")
-    p.add_argument("--once", action="store_true", help="one sweep, print what it did")
+    p.add_argument(
+        "--lease-timeout",
+        default=None,
+        metavar="DURATION",
+        help="also take back jobs not heartbeat for this long",
+    )
+    p.add_argument("--max-attempts", type=int, default=None, metavar="N", help="cap per job")
+    p.add_argument("--interval", default="5s", metavar="DURATION", help="between sweeps (5s)")
+    p.add_argument("--once", action="store_true", help="one sweep, print what it did, exit")
 
     p = command(
-        "worker", _worker, "`pq worker DB -- CMD ARGS`: run CMD once per job, payload on stdin"
+        "worker",
+        _worker,
+        "run a command (given after --) once per job, the payload on its stdin",
+        epilog=_WORKER_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="pq worker [options] DB -- CMD [ARGS ...]",
     )
-    p.add_argument("--lease", default="5m", help="lease per job, kept alive while CMD runs")
-    p.add_argument("--max-jobs", type=int, default=None, help="stop after this many jobs")
+    p.add_argument("--lease", default="5m", metavar="DURATION", help="lease per job (5m)")
+    p.add_argument(
+        "--timeout", default=None, metavar="DURATION", help="kill CMD and fail the job after this"
+    )
+    p.add_argument(
+        "--grace",
+        default="20s",
+        metavar="DURATION",
+        help="after a stop signal, time the jobs in hand get to finish (20s)",
+    )
+    p.add_argument(
+        "--concurrency", "-c", type=int, default=1, metavar="N", help="run up to N jobs at once (1)"
+    )
+    p.add_argument("--max-jobs", type=int, default=None, metavar="N", help="stop after N jobs")
     p.add_argument("--exit-when-empty", action="store_true", help="stop when nothing is ready")
+    p.add_argument("--quiet", action="store_true", help="no log line per job")
+
+    p = command("metrics", _metrics, "the store's state in the Prometheus text format")
+    p.add_argument(
+        "--listen",
+        default=None,
+        metavar="[HOST]:PORT",
+        help="serve it at http://HOST:PORT/metrics (host 127.0.0.1 when left out)",
+    )
     return parser
 
 
@@ -145,6 +275,11 @@ def _open(args: argparse.Namespace, read_only: bool = False) -> pq_core.Queue:
     if read_only and not is_url and not os.path.exists(args.db):
         raise pq_core.StoreNotFound(f"{os.path.abspath(args.db)}: no such store")
     return pq_core.open(args.db, queue=args.queue, durability=args.durability, read_only=read_only)
+
+
+def _location(q: pq_core.Queue) -> str:
+    """Where the store is, safe to print (a URL's password removed)."""
+    return getattr(q, "location", None) or q.store.location
 
 
 # -- producer ---------------------------------------------------------------------------------
@@ -177,9 +312,9 @@ def _get(args: argparse.Namespace) -> int:
     q = _open(args)
     item = q.get(args.timeout, lease=args.lease)
     if item is None:
-        print(f"pq: no job ready in queue {args.queue!r}", file=sys.stderr)
+        error(f"no job ready in queue {args.queue!r}")
         return EXIT_EMPTY
-    print(json.dumps(_item_json(item, with_token=True)))
+    print(inert_json(_item_json(item, with_token=True)))
     return 0
 
 
@@ -204,87 +339,33 @@ def _fail(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    cmd = args.cmd
-    if not cmd:
-        raise ValueError("worker needs a command: pq worker DB -- CMD ARGS")
+    from pq_core import worker
+
+    if not args.cmd:
+        raise ValueError("worker needs a command: pq worker DB [options] -- CMD ARGS")
+    if args.concurrency < 1:
+        raise ValueError(f"--concurrency must be at least 1, not {args.concurrency}")
+    if args.max_jobs is not None and args.max_jobs < 1:
+        raise ValueError(f"--max-jobs must be at least 1, not {args.max_jobs}")
+    options = worker.Options(
+        lease=parse_duration(args.lease, "--lease"),
+        timeout=None if args.timeout is None else parse_duration(args.timeout, "--timeout"),
+        grace=parse_duration(args.grace, "--grace"),
+        concurrency=args.concurrency,
+        max_jobs=args.max_jobs,
+        exit_when_empty=args.exit_when_empty,
+        quiet=args.quiet,
+    )
+    if options.lease <= 0:
+        raise ValueError("--lease must be more than 0 seconds")
+    if options.timeout is not None and options.timeout <= 0:
+        raise ValueError("--timeout must be more than 0 seconds")
+    program = worker.resolve(args.cmd[0])  # cannot run it: an error before any claim
     q = _open(args)
-    lease = parse_duration(args.lease, "--lease")
-    stopping = threading.Event()
-    child: list[subprocess.Popen[bytes]] = []
-
-    def on_signal(signum: int, frame: object) -> None:
-        if stopping.is_set() and child:  # a second signal reaches the running command
-            child[0].send_signal(signum)
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    handled = 0
-    while not stopping.is_set():
-        if args.max_jobs is not None and handled >= args.max_jobs:
-            break
-        item = q.get(timeout=0.5, lease=lease)
-        if item is None:
-            if args.exit_when_empty:
-                break
-            continue
-        handled += 1
-        _run_job(q, item, cmd, lease, child)
-    q.close()
-    return 0
-
-
-def _run_job(
-    q: pq_core.Queue,
-    item: Item,
-    cmd: list[str],
-    lease: float,
-    child: list[subprocess.Popen[bytes]],
-) -> None:
-    env = dict(os.environ, PQ_JOB_ID=str(item.id), PQ_QUEUE=item.queue)
-    env["PQ_ATTEMPT"] = str(item.attempts)
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    except OSError as exc:
-        q.fail(item, error=f"cannot run {cmd[0]}: {exc.strerror}")
-        raise
-    child[:] = [proc]
-    finished = threading.Event()
-    lost = threading.Event()
-
-    def keep_alive() -> None:
-        current = item
-        while not finished.wait(max(lease / 3, 0.05)):
-            try:
-                current = q.heartbeat(current, lease=lease)
-            except pq_core.LeaseLost:
-                lost.set()
-                return
-            except pq_core.QueueError:
-                pass  # a busy store: try again at the next beat
-
-    beat = threading.Thread(target=keep_alive, daemon=True)
-    beat.start()
-    _, err = proc.communicate(_stdin_bytes(item.payload))
-    finished.set()
-    beat.join()
-    child.clear()
-    try:
-        if proc.returncode == 0:
-            q.done(item)
-        else:
-            tail = err.decode("utf-8", "replace")[-_ERROR_TAIL:].strip()
-            q.fail(item, error=tail or f"{cmd[0]} exited with status {proc.returncode}")
-    except pq_core.LeaseLost as exc:
-        print(f"pq: {_one_line(exc)}", file=sys.stderr)
-
-
-def _stdin_bytes(payload: Any) -> bytes:
-    if isinstance(payload, bytes):
-        return payload
-    if isinstance(payload, str):
-        return payload.encode("utf-8", "surrogateescape")
-    return json.dumps(payload).encode()
+        return worker.Supervisor(q, [program, *args.cmd[1:]], args.cmd[0], options).run()
+    finally:
+        q.close()
 
 
 # -- operator ---------------------------------------------------------------------------------
@@ -294,136 +375,309 @@ def _stats(args: argparse.Namespace) -> int:
     q = _open(args, read_only=True)
     stats = q.stats()
     if args.json:
-        out = {
-            name: {
-                **{s.value: n for s, n in qs.counts.items()},
-                "oldest_ready_age": qs.oldest_ready_age,
-                "done_last_minute": qs.done_per_minute[-1],
-            }
-            for name, qs in stats.queues.items()
-        }
-        print(json.dumps(out, indent=2))
+        print(inert_json({n: _queue_stats_json(qs) for n, qs in stats.queues.items()}, indent=2))
         return 0
-    header = ("queue", "ready", "in_progress", "done", "dead", "oldest ready")
-    rows = [
-        (name, *(str(qs.counts[s]) for s in Status), _age(qs.oldest_ready_age))
-        for name, qs in stats.queues.items()
-    ]
-    _table(header, rows)
+    with_scheduled = any(_scheduled(qs) is not None for qs in stats.queues.values())
+    with_paused = any(getattr(qs, "paused", None) is not None for qs in stats.queues.values())
+    header = ["queue", "ready", "in_progress", "done", "dead", "oldest ready", "done/min"]
+    if with_scheduled:
+        header.insert(2, "scheduled")
+    if with_paused:
+        header.append("paused")
+    rows = []
+    for name, qs in stats.queues.items():
+        row = [inert(name), *(count(qs.counts[s]) for s in Status)]
+        row += [age(qs.oldest_ready_age), count(_last_whole_minute(qs.done_per_minute))]
+        if with_scheduled:
+            row.insert(2, count(_scheduled(qs) or 0))
+        if with_paused:
+            row.append("paused" if getattr(qs, "paused", False) else "-")
+        rows.append(row)
+    _table(header, rows, numeric=range(1, len(header) - with_paused))
     return 0
 
 
+def _scheduled(qs: Any) -> int | None:
+    return getattr(qs, "scheduled", None)  # counted by the core from this wave on
+
+
+def _last_whole_minute(per_minute: Sequence[int]) -> int:
+    """The last entry is the minute in progress; the one before it is the last whole minute."""
+    return per_minute[-2] if len(per_minute) >= 2 else 0
+
+
+def _queue_stats_json(qs: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {s.value: n for s, n in qs.counts.items()}
+    if _scheduled(qs) is not None:
+        out["scheduled"] = _scheduled(qs)
+    out["oldest_ready_age"] = qs.oldest_ready_age
+    out["done_last_minute"] = _last_whole_minute(qs.done_per_minute)
+    out["done_per_minute"] = list(qs.done_per_minute)  # oldest first; the last one is now
+    failed = getattr(qs, "failed_per_minute", None)
+    if failed is not None:
+        out["failed_last_minute"] = _last_whole_minute(failed)
+        out["failed_per_minute"] = list(failed)
+    if getattr(qs, "paused", None) is not None:
+        out["paused"] = qs.paused
+    return out
+
+
 def _ls(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise ValueError(f"--limit must be at least 1, not {args.limit}")
     q = _open(args, read_only=True)
     items = q.items(
         args.status,
-        limit=args.limit,
+        limit=args.limit + 1,  # one more, to tell whether there are more
         offset=args.offset,
         queue=None if args.all_queues else args.queue,
         search=args.search,
     )
+    more = len(items) > args.limit
+    items = items[: args.limit]
     if args.json:
         for item in items:
-            print(json.dumps(_item_json(item)))
-        return 0
-    now = datetime.now(UTC)
-    rows = [
-        (
-            str(i.id),
-            i.queue,
-            i.status.value,
-            _age((now - i.created_at).total_seconds()),
-            f"{i.attempts}/{i.max_attempts}",
-            str(i.priority),
-            _preview(i.payload),
-            _preview(i.last_error or ""),
+            print(inert_json(_item_json(item)))
+    else:
+        now = datetime.now(UTC)
+        rows = [
+            (
+                str(i.id),
+                inert(i.queue),
+                i.status.value,
+                age((now - i.created_at).total_seconds()),
+                f"{i.attempts}/{i.max_attempts}",
+                str(i.priority),
+                _preview(i.payload),
+                _preview(i.last_error or ""),
+            )
+            for i in items
+        ]
+        header = ("id", "queue", "status", "age", "tries", "prio", "payload", "last error")
+        _table(header, rows, numeric=(0, 5))
+    if more:
+        sys.stdout.flush()  # the note comes after the rows on a terminal
+        error(
+            f"more jobs after these {count(len(items))}: "
+            f"--offset {args.offset + len(items)} shows the next ones, --limit shows more"
         )
-        for i in items
-    ]
-    _table(("id", "queue", "status", "age", "tries", "prio", "payload", "last error"), rows)
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
     q = _open(args, read_only=True)
     item = q.item(args.id)
-    data = _item_json(item)
-    data["history"] = [
-        {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "detail": e.detail}
-        for e in item.history
+    if args.json:
+        data = _item_json(item)
+        data["history"] = [_event_json(e) for e in item.history]
+        print(inert_json(data, indent=2))
+        return 0
+    now = datetime.now(UTC)
+    fields = [
+        ("job", str(item.id)),
+        ("queue", inert(item.queue)),
+        ("status", item.status.value),
+        ("attempts", f"{item.attempts}/{item.max_attempts}"),
+        ("priority", str(item.priority)),
+        ("created", _when(item.created_at, now)),
+        ("updated", _when(item.updated_at, now)),
+        ("available", _when(item.available_at, now)),
+        ("lease until", _when(item.lease_expires_at, now)),
+        ("worker", inert(item.worker or "-")),
+        ("dedup key", inert(item.dedup_key or "-")),
+        ("last error", inert(item.last_error or "-")),
+        ("payload", _preview(item.payload, width=None)),
     ]
-    print(json.dumps(data, indent=2))
+    width = max(len(name) for name, _ in fields)
+    for name, value in fields:
+        print(f"{name.ljust(width)}  {value}")
+    if item.history:
+        print()
+        rows = [(at, kind, who, what) for at, _, kind, who, what in map(_event_row, item.history)]
+        _table(("at (UTC)", "kind", "who", "what"), rows)
     return 0
+
+
+def _when(at: datetime | None, now: datetime) -> str:
+    if at is None:
+        return "-"
+    seconds = (now - at).total_seconds()
+    relative = f"{age(seconds)} ago" if seconds >= 0 else f"in {age(-seconds)}"
+    return f"{at.strftime('%Y-%m-%d %H:%M:%S')} UTC ({relative})"
 
 
 def _requeue(args: argparse.Namespace) -> int:
     n = _open(args).requeue(args.ids, reset_attempts=not args.keep_attempts)
-    print(f"requeued {n} job(s)")
+    print(f"requeued {count(n, 'job')}")
     return 0
 
 
 def _rm(args: argparse.Namespace) -> int:
     n = _open(args).delete(args.ids)
-    print(f"deleted {n} job(s)")
+    print(f"deleted {count(n, 'job')}")
     return 0
 
 
 def _purge(args: argparse.Namespace) -> int:
+    status = Status.parse(args.status)
+    older = parse_duration(args.older_than, "older_than")
+    if status in _LIVE and not args.force and not args.dry_run:
+        raise ValueError(
+            f"{status.value} jobs are live work not yet done: purging them needs --force "
+            "(or count them first with --dry-run)"
+        )
     q = _open(args, read_only=args.dry_run)
     queue = None if args.all_queues else args.queue
-    n = q.purge(args.older_than, args.status, queue=queue, dry_run=args.dry_run)
+    n = q.purge(older, status, queue=queue, dry_run=args.dry_run)
     verb = "would purge" if args.dry_run else "purged"
-    print(f"{verb} {n} job(s)")
+    print(f"{verb} {count(n, status.value + ' job')} older than {duration(older)}")
     return 0
 
 
 def _events(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise ValueError(f"--limit must be at least 1, not {args.limit}")
     q = _open(args, read_only=True)
-    rows = [
-        (e.at.strftime("%Y-%m-%d %H:%M:%S"), e.queue, e.kind, e.actor, e.detail)
-        for e in q.events(args.limit)
-    ]
-    _table(("at (UTC)", "queue", "kind", "who", "what"), rows)
+    events = q.events(args.limit)
+    if args.follow:
+        return _follow(q, list(reversed(events)), args.json)
+    if args.json:
+        for e in events:
+            print(inert_json(_event_json(e)))
+        return 0
+    _table(("at (UTC)", "queue", "kind", "who", "what"), [_event_row(e) for e in events])
     return 0
+
+
+def _follow(q: pq_core.Queue, first: list[pq_core.Event], as_json: bool) -> int:
+    """Print events oldest first as they are recorded, until Ctrl-C or SIGTERM."""
+    show: Callable[[pq_core.Event], str] = (
+        (lambda e: inert_json(_event_json(e))) if as_json else (lambda e: "  ".join(_event_row(e)))
+    )
+    last = 0
+    batch = first
+    try:
+        while True:
+            for e in batch:
+                print(show(e))
+                last = max(last, e.id)
+            sys.stdout.flush()
+            time.sleep(_FOLLOW_EVERY)  # events have no wake-up of their own: read again
+            batch = _events_after(q, last)
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how one stops following
+
+
+def _events_after(q: pq_core.Queue, last: int) -> list[pq_core.Event]:
+    """Every event newer than id `last`, oldest first (paging back if many came at once)."""
+    page_size, offset, fresh = 200, 0, []
+    while True:
+        page = q.events(page_size, offset)
+        newer = [e for e in page if e.id > last]
+        fresh.extend(newer)
+        if len(newer) < len(page) or len(page) < page_size:
+            return sorted(fresh, key=lambda e: e.id)
+        offset += page_size
+
+
+def _event_row(e: pq_core.Event) -> tuple[str, str, str, str, str]:
+    at = e.at.strftime("%Y-%m-%d %H:%M:%S")
+    return (at, inert(e.queue), inert(e.kind), inert(e.actor), inert(e.detail))
 
 
 def _workers(args: argparse.Namespace) -> int:
     q = _open(args, read_only=True)
+    workers = q.workers()
+    if args.json:
+        for w in workers:
+            print(inert_json(_record_json(w)))
+        return 0
     now = datetime.now(UTC)
     rows = [
         (
-            w.kind,
-            w.id,
-            w.queue,
+            inert(w.kind),
+            inert(w.id),
+            inert(w.queue),
             "alive" if w.alive else "gone",
-            _age((now - w.last_seen).total_seconds()) + " ago",
+            age((now - w.last_seen).total_seconds()) + " ago",
         )
-        for w in q.workers()
+        for w in workers
     ]
     _table(("kind", "worker", "queue", "state", "last seen"), rows)
     return 0
 
 
+class _LoggedManager(pq_core.Manager):
+    """The manager, saying on stderr what each sweep that changed something did."""
+
+    def sweep(self) -> pq_core.SweepReport:
+        report = super().sweep()
+        if report.changed:
+            log("manager", f"swept: {_sweep_text(report)}")
+        return report
+
+
+def _sweep_text(report: pq_core.SweepReport) -> str:
+    return (
+        f"requeued {count(report.requeued, 'job')}, dead-lettered {count(report.dead, 'job')}, "
+        f"{count(report.crashed_workers, 'crashed worker')}"
+    )
+
+
 def _manager(args: argparse.Namespace) -> int:
     q = _open(args)
-    manager = pq_core.Manager(
+    manager = (pq_core.Manager if args.once else _LoggedManager)(
         q,
         lease_timeout=args.lease_timeout,
         max_attempts=args.max_attempts,
         interval=args.interval,
     )
-    if args.once:
-        report = manager.sweep()
-        print(
-            f"requeued {report.requeued}, dead-lettered {report.dead}, "
-            f"crashed workers {report.crashed_workers}"
-        )
+    if args.once:  # for cron: what the sweep did goes to stdout
+        print(_sweep_text(manager.sweep()))
         return 0
-    manager.run()
+    every = f"a sweep every {duration(manager.interval)}"
+    if manager.lease_timeout is not None:
+        every += f", taking back jobs silent for {duration(manager.lease_timeout)}"
+    log("manager", f"started on {_location(q)}: {every}")
+    try:
+        manager.run()
+    finally:
+        log("manager", "stopped")
     return 0
 
 
+def _metrics(args: argparse.Namespace) -> int:
+    from pq_core import metrics
+
+    if args.listen is None:
+        q = _open(args, read_only=True)
+        sys.stdout.write(metrics.render(q))
+        return 0
+    host, port = metrics.parse_listen(args.listen)
+    q = _open(args, read_only=True)
+    return metrics.serve(q, host, port, log=lambda message: log("metrics", message))
+
+
 # -- printing ---------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Status):
+        return value.value
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _record_json(record: Any) -> dict[str, Any]:
+    """Any of the core's dataclasses (Worker, Event …) as a JSON object, field by field."""
+    return {f.name: _jsonable(getattr(record, f.name)) for f in dataclasses.fields(record)}
+
+
+def _event_json(e: pq_core.Event) -> dict[str, Any]:
+    return _record_json(e)
 
 
 def _item_json(item: Item, with_token: bool = False) -> dict[str, Any]:
@@ -432,47 +686,43 @@ def _item_json(item: Item, with_token: bool = False) -> dict[str, Any]:
         if field.name in ("history", "token"):
             continue
         value = getattr(item, field.name)
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        elif isinstance(value, Status):
-            value = value.value
-        elif isinstance(value, bytes):
+        if isinstance(value, bytes):
             data["payload_base64"] = True
             value = base64.b64encode(value).decode()
-        data[field.name] = value
+        data[field.name] = _jsonable(value)
     if with_token:
         data["token"] = item.token
     return data
 
 
-def _preview(value: Any, width: int = 40) -> str:
-    text = value if isinstance(value, str) else repr(value) if isinstance(value, bytes) else None
-    if text is None:
+def _preview(value: Any, width: int | None = 40) -> str:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bytes):
+        text = repr(value)
+    else:
         text = json.dumps(value, ensure_ascii=False)
-    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
-    return text if len(text) <= width else text[: width - 1] + "…"
+    text = inert(text)
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
 
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(max(seconds, 0))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60}s"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60}m"
-    return f"{s // 86400}d {s % 86400 // 3600}h"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[int] = ()
+) -> None:
+    """Columns padded to fit; `numeric` columns right-aligned. Cells must be inert already."""
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
     ]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    print(line(header))
     for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        print(line(row))
 
 
 if __name__ == "__main__":

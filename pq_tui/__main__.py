@@ -67,7 +67,24 @@ def open_store(path: str, queue: str | None, read_only: bool) -> pq_core.Queue:
     return q
 
 
+INSTALL_HINT = "pip install 'pq-jobs[tui]'"  # the dashboard is an extra of the distribution
+
+
+def _textual_missing() -> bool:
+    try:
+        import textual  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
+    if _textual_missing():  # a plain install has pq and pq_core only: say how to get the rest
+        print(
+            f"pq-tui: the dashboard needs Textual, not installed here: {INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        return 2
     args = parse_args(argv)
     if args.demo:
         from pq_tui.demo import run_demo
