@@ -149,7 +149,13 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, run: Any, help: str, **kw: Any) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help, **kw)
         p.add_argument("db", metavar="DB", help="the store: a SQLite file or a postgresql:// URL")
-        p.add_argument("--queue", "-q", default="default", help="named queue (default: default)")
+        p.add_argument(
+            "--queue",
+            "-q",
+            default=None,
+            help="one named queue only (reads without it show every queue; puts and claims "
+            "use 'default')",
+        )
         p.add_argument(
             "--durability", choices=("full", "normal"), default="full", help=argparse.SUPPRESS
         )
@@ -159,6 +165,8 @@ def _parser() -> argparse.ArgumentParser:
     def json_flag(p: argparse.ArgumentParser, lines: bool = False) -> None:
         what = "one JSON object per line" if lines else "print JSON"
         p.add_argument("--json", action="store_true", help=what)
+
+    command("init", _init, "create a store (every other command but put refuses a missing one)")
 
     p = command("put", _put, "add a job (the payload argument, or one job per stdin line)")
     p.add_argument("payload", nargs="?", help="the payload; omit to read one job per stdin line")
@@ -184,9 +192,9 @@ def _parser() -> argparse.ArgumentParser:
     p = command("stats", _stats, "counts per status per queue")
     json_flag(p)
 
-    p = command("ls", _ls, "list jobs, newest first")
+    p = command("ls", _ls, "list jobs, newest first (of every queue, or of --queue)")
     p.add_argument("--status", "-s", default=None, help="ready, in_progress, done or dead")
-    p.add_argument("--all-queues", action="store_true", help="jobs of every queue")
+    p.add_argument("--all-queues", action="store_true", help=argparse.SUPPRESS)  # the default
     p.add_argument("--search", default=None, help="text in the payload, error or worker")
     p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (default 50)")
     p.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N")
@@ -203,12 +211,12 @@ def _parser() -> argparse.ArgumentParser:
     p = command("rm", _rm, "delete jobs for good")
     p.add_argument("ids", type=int, nargs="+", metavar="ID")
 
-    p = command("purge", _purge, "delete old jobs of one status")
+    p = command("purge", _purge, "delete old jobs of one status (in every queue, or --queue)")
     p.add_argument("--status", "-s", default="done", help="done (default), dead, ready, …")
     p.add_argument(
         "--older-than", default="7d", metavar="DURATION", help="since last change (default 7d)"
     )
-    p.add_argument("--all-queues", action="store_true", help="purge in every queue")
+    p.add_argument("--all-queues", action="store_true", help=argparse.SUPPRESS)  # the default
     p.add_argument("--dry-run", action="store_true", help="only count them")
     p.add_argument(
         "--force", action="store_true", help="needed to purge live jobs (ready, in_progress)"
@@ -224,12 +232,20 @@ def _parser() -> argparse.ArgumentParser:
     p = command("workers", _workers, "registered consumers and managers")
     json_flag(p, lines=True)
 
+    command("pause", _pause, "hand out no more jobs of --queue (default: default); puts go on")
+    command("resume", _resume, "hand out the jobs of --queue (default: default) again")
+
+    p = command(
+        "check", _check, "run the store's integrity check and compare its counters with the jobs"
+    )
+    json_flag(p)
+
     p = command("manager", _manager, "take back crashed and expired jobs, until SIGTERM")
     p.add_argument(
         "--lease-timeout",
         default=None,
         metavar="DURATION",
-        help="also take back jobs not heartbeat for this long",
+        help="the longest lease any claim gets (claims asking more are capped)",
     )
     p.add_argument("--max-attempts", type=int, default=None, metavar="N", help="cap per job")
     p.add_argument("--interval", default="5s", metavar="DURATION", help="between sweeps (5s)")
@@ -270,11 +286,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _open(args: argparse.Namespace, read_only: bool = False) -> pq_core.Queue:
-    is_url = args.db.startswith(("postgresql://", "postgres://"))
-    if read_only and not is_url and not os.path.exists(args.db):
-        raise pq_core.StoreNotFound(f"{os.path.abspath(args.db)}: no such store")
-    return pq_core.open(args.db, queue=args.queue, durability=args.durability, read_only=read_only)
+def _open(args: argparse.Namespace, read_only: bool = False, create: bool = False) -> pq_core.Queue:
+    """The store, never created by accident: only `put` and `init` make a missing one."""
+    return pq_core.open(
+        args.db,
+        queue=args.queue or "default",
+        durability=args.durability,
+        read_only=read_only,
+        create=create and not read_only,
+    )
 
 
 def _location(q: pq_core.Queue) -> str:
@@ -285,8 +305,15 @@ def _location(q: pq_core.Queue) -> str:
 # -- producer ---------------------------------------------------------------------------------
 
 
+def _init(args: argparse.Namespace) -> int:
+    q = _open(args, create=True)
+    print(f"ready: {inert(_location(q))}")
+    q.close()
+    return 0
+
+
 def _put(args: argparse.Namespace) -> int:
-    q = _open(args)
+    q = _open(args, create=True)
     options = {
         "priority": args.priority,
         "delay": args.delay,
@@ -310,30 +337,32 @@ def _put(args: argparse.Namespace) -> int:
 
 def _get(args: argparse.Namespace) -> int:
     q = _open(args)
-    item = q.get(args.timeout, lease=args.lease)
+    # This process exits with the job in hand: only its lease says when it comes back.
+    item = q.get(args.timeout, lease=args.lease, detach=True)
     if item is None:
-        error(f"no job ready in queue {args.queue!r}")
+        error(f"no job ready in queue {q.name!r}")
         return EXIT_EMPTY
     print(inert_json(_item_json(item, with_token=True)))
     return 0
 
 
-def _held(q: pq_core.Queue, job_id: int, token: str) -> Item:
-    return dataclasses.replace(q.item(job_id), token=token)
+def _held(q: pq_core.Queue, args: argparse.Namespace) -> Item:
+    return dataclasses.replace(q.item(args.id, queue=args.queue), token=args.token)
 
 
 def _done(args: argparse.Namespace) -> int:
     q = _open(args)
     if args.token is None:
+        q.item(args.id, queue=args.queue)  # a job of another queue is refused
         q.update_item_status(args.id, Status.DONE)
     else:
-        q.done(_held(q, args.id, args.token))
+        q.done(_held(q, args))
     return 0
 
 
 def _fail(args: argparse.Namespace) -> int:
     q = _open(args)
-    status = q.fail(_held(q, args.id, args.token), error=args.error)
+    status = q.fail(_held(q, args), error=args.error)
     print(status.value)
     return 0
 
@@ -374,22 +403,27 @@ def _worker(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     q = _open(args, read_only=True)
     stats = q.stats()
+    queues = stats.queues if args.queue is None else {args.queue: stats[args.queue]}
     if args.json:
-        print(inert_json({n: _queue_stats_json(qs) for n, qs in stats.queues.items()}, indent=2))
+        print(inert_json({n: _queue_stats_json(qs) for n, qs in queues.items()}, indent=2))
         return 0
-    with_scheduled = any(_scheduled(qs) is not None for qs in stats.queues.values())
-    with_paused = any(getattr(qs, "paused", None) is not None for qs in stats.queues.values())
+    with_scheduled = True
+    with_paused = any(qs.paused for qs in queues.values())
+    if not queues:
+        print(f"no jobs in {inert(_location(q))}")
+        return 0
     header = ["queue", "ready", "in_progress", "done", "dead", "oldest ready", "done/min"]
     if with_scheduled:
         header.insert(2, "scheduled")
     if with_paused:
         header.append("paused")
     rows = []
-    for name, qs in stats.queues.items():
+    for name, qs in queues.items():
         row = [inert(name), *(count(qs.counts[s]) for s in Status)]
         row += [age(qs.oldest_ready_age), count(_last_whole_minute(qs.done_per_minute))]
         if with_scheduled:
-            row.insert(2, count(_scheduled(qs) or 0))
+            row[1] = count(qs.available)  # ready now; the scheduled ones have a column
+            row.insert(2, count(qs.scheduled))
         if with_paused:
             row.append("paused" if getattr(qs, "paused", False) else "-")
         rows.append(row)
@@ -430,7 +464,7 @@ def _ls(args: argparse.Namespace) -> int:
         args.status,
         limit=args.limit + 1,  # one more, to tell whether there are more
         offset=args.offset,
-        queue=None if args.all_queues else args.queue,
+        queue=args.queue,
         search=args.search,
     )
     more = len(items) > args.limit
@@ -466,7 +500,7 @@ def _ls(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     q = _open(args, read_only=True)
-    item = q.item(args.id)
+    item = q.item(args.id, queue=args.queue)
     if args.json:
         data = _item_json(item)
         data["history"] = [_event_json(e) for e in item.history]
@@ -507,13 +541,14 @@ def _when(at: datetime | None, now: datetime) -> str:
 
 
 def _requeue(args: argparse.Namespace) -> int:
-    n = _open(args).requeue(args.ids, reset_attempts=not args.keep_attempts)
+    q = _open(args)
+    n = q.requeue(args.ids, reset_attempts=not args.keep_attempts, queue=args.queue)
     print(f"requeued {count(n, 'job')}")
     return 0
 
 
 def _rm(args: argparse.Namespace) -> int:
-    n = _open(args).delete(args.ids)
+    n = _open(args).delete(args.ids, queue=args.queue)
     print(f"deleted {count(n, 'job')}")
     return 0
 
@@ -526,9 +561,10 @@ def _purge(args: argparse.Namespace) -> int:
             f"{status.value} jobs are live work not yet done: purging them needs --force "
             "(or count them first with --dry-run)"
         )
+    if args.all_queues and args.queue is not None:
+        raise ValueError("--all-queues and --queue ask for different things: give one")
     q = _open(args, read_only=args.dry_run)
-    queue = None if args.all_queues else args.queue
-    n = q.purge(older, status, queue=queue, dry_run=args.dry_run)
+    n = q.purge(older, status, queue=args.queue, dry_run=args.dry_run)
     verb = "would purge" if args.dry_run else "purged"
     print(f"{verb} {count(n, status.value + ' job')} older than {duration(older)}")
     return 0
@@ -538,9 +574,9 @@ def _events(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise ValueError(f"--limit must be at least 1, not {args.limit}")
     q = _open(args, read_only=True)
-    events = q.events(args.limit)
+    events = q.events(args.limit, queue=args.queue)
     if args.follow:
-        return _follow(q, list(reversed(events)), args.json)
+        return _follow(q, list(reversed(events)), args.json, args.queue)
     if args.json:
         for e in events:
             print(inert_json(_event_json(e)))
@@ -549,7 +585,7 @@ def _events(args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow(q: pq_core.Queue, first: list[pq_core.Event], as_json: bool) -> int:
+def _follow(q: pq_core.Queue, first: list[pq_core.Event], as_json: bool, queue: str | None) -> int:
     """Print events oldest first as they are recorded, until Ctrl-C or SIGTERM."""
     show: Callable[[pq_core.Event], str] = (
         (lambda e: inert_json(_event_json(e))) if as_json else (lambda e: "  ".join(_event_row(e)))
@@ -563,16 +599,16 @@ def _follow(q: pq_core.Queue, first: list[pq_core.Event], as_json: bool) -> int:
                 last = max(last, e.id)
             sys.stdout.flush()
             time.sleep(_FOLLOW_EVERY)  # events have no wake-up of their own: read again
-            batch = _events_after(q, last)
+            batch = _events_after(q, last, queue)
     except KeyboardInterrupt:
         return 0  # Ctrl-C is how one stops following
 
 
-def _events_after(q: pq_core.Queue, last: int) -> list[pq_core.Event]:
+def _events_after(q: pq_core.Queue, last: int, queue: str | None) -> list[pq_core.Event]:
     """Every event newer than id `last`, oldest first (paging back if many came at once)."""
     page_size, offset, fresh = 200, 0, []
     while True:
-        page = q.events(page_size, offset)
+        page = q.events(page_size, offset, queue=queue)
         newer = [e for e in page if e.id > last]
         fresh.extend(newer)
         if len(newer) < len(page) or len(page) < page_size:
@@ -587,7 +623,11 @@ def _event_row(e: pq_core.Event) -> tuple[str, str, str, str, str]:
 
 def _workers(args: argparse.Namespace) -> int:
     q = _open(args, read_only=True)
-    workers = q.workers()
+    workers = [
+        w
+        for w in q.workers()
+        if args.queue is None or w.kind != "consumer" or w.queue == args.queue
+    ]
     if args.json:
         for w in workers:
             print(inert_json(_record_json(w)))
@@ -600,11 +640,44 @@ def _workers(args: argparse.Namespace) -> int:
             inert(w.queue),
             "alive" if w.alive else "gone",
             age((now - w.last_seen).total_seconds()) + " ago",
+            ", ".join(str(j) for j in w.jobs[:5]) + (" …" if len(w.jobs) > 5 else "") or "-",
+            str(w.done_last_minute),
         )
         for w in workers
     ]
-    _table(("kind", "worker", "queue", "state", "last seen"), rows)
+    header = ("kind", "worker", "queue", "state", "last seen", "holds", "done/min")
+    _table(header, rows, numeric=(6,))
     return 0
+
+
+def _pause(args: argparse.Namespace) -> int:
+    q = _open(args)
+    changed = q.pause()
+    print(f"paused {inert(q.name)}" if changed else f"{inert(q.name)} was paused already")
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    q = _open(args)
+    changed = q.resume()
+    print(f"resumed {inert(q.name)}" if changed else f"{inert(q.name)} was not paused")
+    return 0
+
+
+EXIT_DAMAGED = 1  # `pq check` found problems
+
+
+def _check(args: argparse.Namespace) -> int:
+    q = _open(args, read_only=True)
+    report = q.check()
+    if args.json:
+        print(inert_json({"ok": report.ok, "problems": list(report.problems)}))
+    elif report.ok:
+        print(f"ok: {inert(_location(q))}")
+    else:
+        for problem in report.problems:
+            print(inert(problem))
+    return 0 if report.ok else EXIT_DAMAGED
 
 
 class _LoggedManager(pq_core.Manager):
@@ -637,7 +710,7 @@ def _manager(args: argparse.Namespace) -> int:
         return 0
     every = f"a sweep every {duration(manager.interval)}"
     if manager.lease_timeout is not None:
-        every += f", taking back jobs silent for {duration(manager.lease_timeout)}"
+        every += f", leases capped at {duration(manager.lease_timeout)}"
     log("manager", f"started on {_location(q)}: {every}")
     try:
         manager.run()
@@ -651,11 +724,11 @@ def _metrics(args: argparse.Namespace) -> int:
 
     if args.listen is None:
         q = _open(args, read_only=True)
-        sys.stdout.write(metrics.render(q))
+        sys.stdout.write(metrics.render(q, args.queue))
         return 0
     host, port = metrics.parse_listen(args.listen)
     q = _open(args, read_only=True)
-    return metrics.serve(q, host, port, log=lambda message: log("metrics", message))
+    return metrics.serve(q, host, port, args.queue, log=lambda message: log("metrics", message))
 
 
 # -- printing ---------------------------------------------------------------------------------

@@ -24,10 +24,11 @@ DEFAULT_HOST = "127.0.0.1"  # an address others can reach must be asked for
 Sample = tuple[dict[str, str], float]
 
 
-def render(q: pq_core.Queue) -> str:
-    """Every queue's counts, ages and throughput, and the live workers, as exposition text."""
+def render(q: pq_core.Queue, queue: str | None = None) -> str:
+    """Every queue's (or one queue's) counts, ages and throughput, and the live workers, as
+    exposition text."""
     stats = q.stats()
-    queues = list(stats.queues.values())
+    queues = list(stats.queues.values()) if queue is None else [stats[queue]]
     out: list[str] = []
 
     def family(name: str, help: str, samples: Iterable[Sample]) -> None:
@@ -72,16 +73,21 @@ def render(q: pq_core.Queue) -> str:
         "1 when the queue is paused (hands out no jobs), else 0.",
         _present(queues, "paused", lambda v: 1 if v else 0),
     )
-    # Per kind only: a process registers as one worker, under one of the queues it serves.
-    # Both kinds always appear, so "none alive" reads 0, not a missing series.
-    live = {"consumer": 0, "manager": 0}
+    # Consumers per queue they serve, managers (which watch every queue) by kind alone; every
+    # queue shown and the managers always appear, so "none alive" reads 0, not a missing series.
+    live: dict[tuple[str, str], int] = {("manager", ""): 0}
+    live.update({("consumer", qs.queue): 0 for qs in queues})
     for w in q.workers():
-        if w.alive:
-            live[w.kind] = live.get(w.kind, 0) + 1
+        key = ("manager", "") if w.kind == "manager" else (w.kind, w.queue)
+        if w.alive and (w.kind == "manager" or queue is None or w.queue == queue):
+            live[key] = live.get(key, 0) + 1
     family(
         "pq_workers",
-        "Live consumers and managers.",
-        (({"kind": kind}, n) for kind, n in sorted(live.items())),
+        "Live consumers (per queue) and managers.",
+        (
+            ({"kind": kind, "queue": name} if name else {"kind": kind}, n)
+            for (kind, name), n in sorted(live.items())
+        ),
     )
     return "\n".join(out) + "\n"
 
@@ -134,7 +140,14 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host or DEFAULT_HOST, int(port)
 
 
-def serve(q: pq_core.Queue, host: str, port: int, *, log: Callable[[str], None]) -> int:
+def serve(
+    q: pq_core.Queue,
+    host: str,
+    port: int,
+    queue: str | None = None,
+    *,
+    log: Callable[[str], None],
+) -> int:
     """Serve GET /metrics on host:port until SIGINT or SIGTERM; anything else is a 404.
     Returns the exit status (0). One request at a time: a scrape takes milliseconds."""
 
@@ -154,7 +167,7 @@ def serve(q: pq_core.Queue, host: str, port: int, *, log: Callable[[str], None])
                 self._send(404, b"not found: the metrics are at /metrics\n", body)
                 return
             try:
-                text = render(q)
+                text = render(q, queue)
             except pq_core.QueueError as exc:
                 log(f"cannot read the store: {exc}")
                 self._send(503, f"cannot read the store: {exc}\n".encode(), body)

@@ -312,8 +312,8 @@ def queue_name(value: Any) -> str:
         raise InvalidValue(f"queue name must be a non-empty string, not {value!r}")
     if len(value) > MAX_QUEUE_NAME:
         raise InvalidValue(f"queue name is {len(value)} characters long: at most {MAX_QUEUE_NAME}")
-    if _CONTROL.search(value):
-        raise InvalidValue(f"queue name {value!r} has control characters")
+    if _CONTROL.search(value) or not value.isprintable():
+        raise InvalidValue(f"queue name {value!r} has control characters (printable text only)")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -77,12 +77,6 @@ def resolve(program: str) -> str:
     return path
 
 
-def _release(q: pq_core.Queue, item: Item) -> None:
-    """Put a held job back to ready at once, without counting the attempt."""
-    # until Queue.release lands
-    q.store.release(item.id, item.token, q.clock())
-
-
 def _prctl() -> Callable[..., int] | None:
     """libc's prctl, looked up before any fork (the child must not load libraries)."""
     if not sys.platform.startswith("linux"):
@@ -525,7 +519,7 @@ class Supervisor:
     ) -> None:
         elapsed = time.monotonic() - started
         try:
-            self._retrying(lambda: _release(self.q, item))
+            self._retrying(lambda: self.q.release(item))
         except (pq_core.LeaseLost, pq_core.ItemNotFound) as exc:
             self._job_log(item, "lost", elapsed, str(exc))
             return

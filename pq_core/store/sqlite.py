@@ -266,7 +266,7 @@ class SQLiteStore(SQLStore):
         path = self.location
         folder = os.path.dirname(path)
         if not os.path.isdir(folder):
-            raise StoreNotFound(f"{path}: folder {folder} does not exist")
+            raise StoreNotFound(f"{path}: no such store: folder {folder} does not exist")
         if os.path.isdir(path):
             raise NotAStore(f"{path}: is a folder, not a pq store")
         if not os.path.exists(path):

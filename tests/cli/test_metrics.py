@@ -59,7 +59,8 @@ def test_metrics_prints_counts_ages_throughput_and_live_workers(db: str) -> None
     assert got['pq_oldest_ready_age_seconds{queue="default"}'] >= 0
     assert got['pq_oldest_ready_age_seconds{queue="mail"}'] == 0  # nothing ready there
     assert got['pq_done_per_minute{queue="default"}'] in (0, 1)  # the last whole minute
-    assert got['pq_workers{kind="consumer"}'] == 1  # this test process, for both queues
+    assert got['pq_workers{kind="consumer",queue="default"}'] == 1  # this test process
+    assert got['pq_workers{kind="consumer",queue="mail"}'] == 1
     assert got['pq_workers{kind="manager"}'] == 0
     assert "# TYPE pq_jobs gauge" in text and "# HELP pq_jobs " in text
 
@@ -71,10 +72,10 @@ def test_label_values_are_escaped_per_the_format_and_inert() -> None:
 
 
 def test_a_hostile_queue_name_still_makes_valid_inert_metrics(db: str) -> None:
-    pq_core.open(db, queue='evil"\\\x1b]52;c;aGk=\x07\n').put("x")
+    pq_core.open(db, queue='evil" } \\ {x="y"} ✓').put("x")  # control characters are refused
     text = pq("metrics", db).stdout
     assert_valid(text)
-    assert "\x1b" not in text and "\x07" not in text
+    assert 'queue="evil\\" } \\\\ {x=\\"y\\"}' in text
 
 
 @pytest.mark.parametrize(

@@ -231,10 +231,6 @@ def test_when_the_grace_runs_out_the_job_goes_back_too(
     assert q.item(job).status == Status.READY
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.release keeps the claim's attempt; Queue.release (coming) does not count it",
-)
 def test_a_job_put_back_on_stop_has_not_used_an_attempt(
     db: str, tmp_path: Path, child: list[str]
 ) -> None:
