@@ -43,9 +43,15 @@ def beat_interval(item: Item) -> float:
 class LeaseKeeper:
     """Extends the leases of held jobs on a thread of its own."""
 
-    def __init__(self, extend: Extend, on_beat: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        extend: Extend,
+        on_beat: Callable[[], None] = lambda: None,
+        on_idle: Callable[[], None] = lambda: None,
+    ) -> None:
         self._extend = extend
         self._on_beat = on_beat
+        self._on_idle = on_idle  # on its way out: close this thread's connection
         self._held: dict[tuple[int, str], Held] = {}
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -91,29 +97,44 @@ class LeaseKeeper:
         self._thread.start()
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            try:
+                self._on_idle()
+            except Exception:
+                pass  # closing a connection must not fail the thread
+
+    def _serve(self) -> None:
         while True:
             with self._cond:
-                while not self._closed:
-                    if not self._held:
-                        self._cond.wait(timeout=5)
-                        if not self._held:
-                            self._thread = None  # idle: a later hold starts a new one
-                            return
-                        continue
-                    now = time.monotonic()
-                    due = [h for h in self._held.values() if h.due <= now and not h.lost]
-                    if due:
-                        break
-                    soonest = min((h.due for h in self._held.values() if not h.lost), default=None)
-                    self._cond.wait(timeout=5 if soonest is None else max(soonest - now, 0.01))
-                if self._closed:
-                    return
+                due = self._next_due()
+            if due is None:
+                return
             for held in due:
                 self._beat(held)
             try:
                 self._on_beat()
             except QueueError:
                 pass  # the registry heartbeat is best effort
+
+    def _next_due(self) -> list[Held] | None:
+        """Wait (holding the condition) until some lease is due; None when there is nothing
+        to keep (closed, or idle for a while: a later hold starts a new thread)."""
+        while not self._closed:
+            if not self._held:
+                self._cond.wait(timeout=5)
+                if not self._held:
+                    self._thread = None
+                    return None
+                continue
+            now = time.monotonic()
+            due = [h for h in self._held.values() if h.due <= now and not h.lost]
+            if due:
+                return due
+            soonest = min((h.due for h in self._held.values() if not h.lost), default=None)
+            self._cond.wait(timeout=5 if soonest is None else max(soonest - now, 0.01))
+        return None
 
     def _beat(self, held: Held) -> None:
         key = (held.item.id, held.item.token or "")

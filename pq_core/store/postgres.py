@@ -22,6 +22,7 @@ import hashlib
 import os
 import re
 import select
+import socket
 import threading
 import urllib.parse
 from collections.abc import Sequence
@@ -546,8 +547,10 @@ class PostgresStore(PostgresPlans):
     def _connection(self) -> Any:
         local = self._local
         conn = getattr(local, "conn", None)
-        if conn is not None and local.pid == os.getpid() and sound(conn):
-            return conn
+        if conn is not None and local.pid == os.getpid():
+            if sound(conn, bool(local.listening)):
+                return conn
+            conn.close()
         if conn is not None and local.pid != os.getpid():
             self._orphans.append(conn)  # the parent's socket: leave it alone
         local.conn = None
@@ -664,21 +667,31 @@ class PostgresStore(PostgresPlans):
         return False  # PostgreSQL's own autovacuum and checkpoints keep it bounded
 
 
-def sound(conn: Any) -> bool:
+def sound(conn: Any, listening: bool = False) -> bool:
     """Whether an idle connection can take the next call. A server that ended it meanwhile
-    (a restart, pg_terminate_backend) has said so on the socket: read that now, before a call
-    is sent into a connection that is gone."""
+    (a restart, pg_terminate_backend) has said so on the socket: an idle connection that is
+    not listening has nothing else to say, so anything waiting there means it is over (the
+    connection is replaced, not used). A listening one may have notifications waiting: those
+    are read, and the connection is kept unless the socket has reached its end."""
     if conn.closed or conn.broken:
         return False
     try:
-        for _ in range(3):  # an error message first, then the end of the connection
-            readable, _, _ = select.select([conn.fileno()], [], [], 0)
-            if not readable:
-                break
-            conn.pgconn.consume_input()  # notifications stay queued for the next read
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        if not readable:
+            return True
+        if not listening:
+            return False
+        conn.pgconn.consume_input()  # notifications stay queued for the next read
+        with socket.socket(fileno=conn.fileno()) as sock:
+            try:
+                at_end = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                at_end = False
+            finally:
+                sock.detach()  # the socket stays libpq's
     except Exception:  # the socket or the connection is gone
         return False
-    return conn.pgconn.status == 0  # CONNECTION_OK
+    return not at_end and conn.pgconn.status == 0  # CONNECTION_OK
 
 
 def session_setup(store: PostgresPlans) -> str:
