@@ -273,9 +273,9 @@ class Store(Protocol):
 
     # -- reading -------------------------------------------------------------------------------
 
-    def stats(self, since_minute: int) -> StoreStats:
-        """Everything `stats()` shows, in one snapshot, from counters and indexes: never a scan
-        of the jobs."""
+    def stats(self, minutes: int) -> StoreStats:
+        """Everything `stats()` shows, from counters and indexes (never a scan of the jobs),
+        with per-minute counts of (at least) the last `minutes` minutes."""
 
     def count(self, where: JobFilter) -> int:
         """How many jobs match (counters where they can answer; a text search scans)."""

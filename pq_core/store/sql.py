@@ -503,21 +503,32 @@ class SQLStore:
     # -- reading -------------------------------------------------------------------------------
 
     @read
-    def stats(self, since_minute: int) -> Plan[StoreStats]:
-        [(now,)] = yield Stmt("SELECT :now")
-        counters = yield Stmt(
-            "SELECT queue, kind, minute, sum(n) FROM pq_counters"
-            " WHERE minute = 0 OR minute >= :since GROUP BY queue, kind, minute",
-            {"since": since_minute},
+    def stats(self, minutes: int) -> Plan[StoreStats]:
+        # One statement for the clock, the counters and the paused queues; one more for the
+        # queues with ready jobs.
+        found = yield Stmt(
+            "SELECT 'now', NULL, NULL, NULL, :now"
+            " UNION ALL"
+            " SELECT 'counter', queue, kind, minute, sum(n) FROM pq_counters"
+            " WHERE minute = 0 OR minute >= CAST(:now / 60 AS INTEGER) - :back"
+            " GROUP BY queue, kind, minute"
+            " UNION ALL"
+            " SELECT 'paused', name, NULL, NULL, NULL FROM pq_queues WHERE paused",
+            {"back": minutes},
         )
+        now = 0.0
         counts: dict[tuple[str, str], int] = {}
         per_minute: dict[tuple[str, str, int], int] = {}
-        for queue, kind, minute, n in counters:
-            if minute == 0:
+        paused = set()
+        for what, queue, kind, minute, n in found:
+            if what == "now":
+                now = float(n)
+            elif what == "paused":
+                paused.add(queue)
+            elif minute == 0:
                 counts[(queue, kind)] = int(n)
             else:
                 per_minute[(queue, kind, int(minute))] = int(n)
-        paused = frozenset(r[0] for r in (yield Stmt("SELECT name FROM pq_queues WHERE paused")))
         ready = sorted(q for (q, s), n in counts.items() if s == Status.READY and n > 0)
         scheduled: dict[str, int] = {}
         oldest: dict[str, float] = {}
@@ -539,7 +550,7 @@ class SQLStore:
                 scheduled[queue] = int(waiting)
                 if first is not None:
                     oldest[queue] = float(first)
-        return StoreStats(float(now), counts, scheduled, oldest, per_minute, paused)
+        return StoreStats(now, counts, scheduled, oldest, per_minute, frozenset(paused))
 
     def _where(self, where: JobFilter) -> tuple[str, dict[str, Any]]:
         """A WHERE clause (and its parameters) for a JobFilter."""
@@ -568,7 +579,7 @@ class SQLStore:
             args["search_id"] = int(digits) if digits.isascii() and digits.isdigit() else -1
         return " AND ".join(parts), args
 
-    @read
+    @read(single=True)
     def count(self, where: JobFilter) -> Plan[int]:
         if not where.search and where.error is None and where.scheduled is None:
             clause = "minute = 0" + ("" if where.queue is None else " AND queue = :queue")
@@ -581,7 +592,7 @@ class SQLStore:
         [(n,)] = yield Stmt(f"SELECT count(*) FROM pq_jobs WHERE {clause}", args)
         return int(n)
 
-    @read
+    @read(single=True)
     def rows(
         self, where: JobFilter, limit: int, offset: int, newest_first: bool, after: int | None
     ) -> Plan[list[JobRow]]:

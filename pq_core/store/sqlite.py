@@ -544,14 +544,20 @@ class SQLiteStore(SQLStore):
                 {"id": job_id, "token": token},
             )
         else:
-            rows = yield Stmt(
-                "UPDATE pq_jobs SET status = 'done', updated_at = :now, lease_expires_at = NULL"
-                " FROM (SELECT value ->> 0 AS id, value ->> 1 AS token FROM json_each(:claims))"
-                "   AS c"
-                " WHERE pq_jobs.id = c.id AND pq_jobs.token = c.token"
-                " AND pq_jobs.status <> 'done' RETURNING pq_jobs.id",
-                {"claims": [list(c) for c in claims]},
-            )
+            # The jobs of one get_many share a token: one statement per token, each a lookup
+            # by id.
+            by_token: dict[str, list[int]] = defaultdict(list)
+            for job_id, token in claims:
+                by_token[token].append(job_id)
+            rows = []
+            for token, ids in by_token.items():
+                rows += yield Stmt(
+                    "UPDATE pq_jobs SET status = 'done', updated_at = :now,"
+                    " lease_expires_at = NULL"
+                    " WHERE id IN (SELECT value FROM json_each(:ids)) AND token = :token"
+                    " AND status <> 'done' RETURNING id",
+                    {"ids": ids, "token": token},
+                )
         changed = {r[0] for r in rows}
         if len(changed) == len(claims):
             return [Outcome.CHANGED] * len(claims)

@@ -53,10 +53,14 @@ class ServerClock(FakeClock):
         import psycopg
 
         self._now = value
-        with psycopg.connect(self.target.conninfo, autocommit=True) as conn:
+        conn = getattr(self, "_conn", None)
+        if conn is None or conn.closed:
+            conn = self._conn = psycopg.connect(self.target.conninfo, autocommit=True)
             conn.execute(f'SET search_path TO "{self.target.schema}"')
-            conn.execute("DELETE FROM pq_clock")
-            conn.execute("INSERT INTO pq_clock (frozen_at) VALUES (%s)", (value,))
+        conn.execute(
+            "WITH gone AS (DELETE FROM pq_clock) INSERT INTO pq_clock (frozen_at) VALUES (%s)",
+            (value,),
+        )
 
 
 @contextmanager

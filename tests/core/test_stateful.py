@@ -292,9 +292,9 @@ class PostgresQueueModel(QueueModel):
     backend = "postgres"
 
 
-for model in (QueueModel, PostgresQueueModel):
+for model, examples in ((QueueModel, 80), (PostgresQueueModel, 40)):
     model.TestCase.settings = settings(
-        max_examples=80,
+        max_examples=examples,
         stateful_step_count=50,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],

@@ -53,7 +53,7 @@ def test_a_claim_is_one_statement_on_the_ready_index_however_many_jobs_are_done(
     plan = " / ".join(row[-1] for row in plain.execute("EXPLAIN QUERY PLAN " + claim))
     plain.close()
     assert "jobs_claim" in plan, plan
-    assert "SCAN jobs" not in plan.replace("SCAN jobs USING", ""), plan
+    assert "SCAN pq_jobs" not in plan.replace("SCAN pq_jobs USING", ""), plan
     q.close()
 
 
