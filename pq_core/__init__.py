@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pq_core.consume import Consumer
 from pq_core.errors import (
     ConnectionLost,
     DiskFull,
@@ -44,9 +45,10 @@ from pq_core.model import (
     SweepReport,
     Worker,
 )
-from pq_core.queue import Consumer, Queue
+from pq_core.queue import Queue
 
 __all__ = [
+    "AsyncQueue",
     "CheckReport",
     "ConnectionLost",
     "Consumer",
@@ -78,6 +80,7 @@ __all__ = [
     "SweepReport",
     "Worker",
     "open",
+    "open_async",
     "persistentQ",
 ]
 
@@ -173,6 +176,16 @@ def open(target: str | os.PathLike[str], **options: Any) -> Queue:  # noqa: A001
     if is_url(text):
         return PostgresPersistentQueue(text, **options)
     return SQLitePersistentQueue(text, **options)
+
+
+def __getattr__(name: str) -> Any:
+    """`AsyncQueue` and `open_async` load asyncio only when asked for: `import pq_core` stays
+    cheap for workers that never use them."""
+    if name in ("AsyncQueue", "open_async"):
+        from pq_core import aio
+
+        return getattr(aio, name)
+    raise AttributeError(f"module 'pq_core' has no attribute {name!r}")
 
 
 def persistentQ(config: dict[str, Any]) -> Queue:  # noqa: N802 - the design notes' name

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pq_core.errors import ItemNotFound, LeaseLost, QueueError
 from pq_core.model import Item
@@ -150,3 +151,72 @@ class LeaseKeeper:
             if key in self._held:  # not forgotten meanwhile
                 held.item = item
                 held.due = time.monotonic() + held.every
+
+
+class AsyncLeaseKeeper:
+    """The same, for an asyncio queue: one task extends every held lease at a third of its
+    length, never blocking the event loop."""
+
+    def __init__(self, extend: Callable[[Item], Any]) -> None:
+        self._extend = extend  # a coroutine function: the queue's heartbeat
+        self._held: dict[tuple[int, str], Held] = {}
+        self._task: Any = None
+        self._wake: Any = None
+
+    def hold(self, item: Item) -> Held:
+        import asyncio
+
+        every = beat_interval(item)
+        held = Held(item, time.monotonic() + every, every)
+        self._held[(item.id, item.token or "")] = held
+        if self._task is None or self._task.done():
+            self._wake = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        else:
+            self._wake.set()
+        return held
+
+    def forget(self, item: Item) -> Held | None:
+        return self._held.pop((item.id, item.token or ""), None)
+
+    async def close(self) -> None:
+        import asyncio
+
+        self._held.clear()
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        import asyncio
+
+        while self._held:
+            now = time.monotonic()
+            for key, held in list(self._held.items()):
+                if held.due <= now and not held.lost:
+                    await self._beat(key, held)
+            live = [h.due for h in self._held.values() if not h.lost]
+            if not live:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), max(min(live) - time.monotonic(), 0.01))
+            except TimeoutError:
+                pass
+
+    async def _beat(self, key: tuple[int, str], held: Held) -> None:
+        try:
+            item = await self._extend(held.item)
+        except (LeaseLost, ItemNotFound) as exc:
+            held.lost, held.error = True, str(exc)
+            return
+        except QueueError:
+            held.due = time.monotonic() + min(held.every, RETRY_SOON)
+            return
+        if key in self._held:
+            held.item = item
+            held.due = time.monotonic() + held.every

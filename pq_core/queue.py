@@ -15,19 +15,18 @@ import functools
 import json
 import os
 import secrets
-import signal
 import threading
 import time
 import traceback
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
 from pq_core import identity
 from pq_core import payload as codec
-from pq_core.errors import ConnectionLost, InvalidValue, ItemNotFound, LeaseLost, StoreLocked
+from pq_core.consume import Consumer
+from pq_core.errors import InvalidValue, ItemNotFound, LeaseLost
 from pq_core.lease import LeaseKeeper
 from pq_core.model import (
     MAX_COUNT,
@@ -63,8 +62,6 @@ BATCH = 500  # jobs per transaction in bulk actions, so the store is never locke
 PURGE_BATCH = 5000
 EVENT_RETENTION = 30 * 86400.0
 DETACHED = "detached"
-RETRY_MAX = 5.0  # longest back-off of a consume loop whose store is unreachable or busy
-LOOP_WAIT = 0.25  # longest idle wait of a consume loop between looks at the store
 LEFT_THE_LOOP = (
     "the consume() loop was left with this job in hand (an exception or a break out of "
     "`for item in q.consume()`); use `with q.consume() as jobs:` to record the exception, "
@@ -328,7 +325,7 @@ class QueueBase:
     def done(self, item: Item) -> Calls[None]:
         """Mark a claimed job done. If its lease ran out but nobody claimed it since, it is
         still marked done; if it was claimed again since, raise LeaseLost and change nothing."""
-        outcomes = yield StoreCall("complete", ([_claim_of(item)],))
+        outcomes = yield StoreCall("complete", ([claim_of(item)],))
         self._check_outcomes([item], outcomes)
 
     @call
@@ -336,13 +333,13 @@ class QueueBase:
         """Mark several claimed jobs done in one transaction. Jobs claimed again since are left
         alone and reported by one LeaseLost after the others are committed."""
         if items:
-            outcomes = yield StoreCall("complete", ([_claim_of(i) for i in items],))
+            outcomes = yield StoreCall("complete", ([claim_of(i) for i in items],))
             self._check_outcomes(items, outcomes)
 
     def _check_outcomes(self, items: Sequence[Item], outcomes: Sequence[Outcome]) -> None:
         lost, missing = [], []
         for item, outcome in zip(items, outcomes, strict=True):
-            self._note_settled(_claim_of(item))
+            self._note_settled(claim_of(item))
             if outcome == Outcome.LOST:
                 lost.append(item.id)
             elif outcome == Outcome.MISSING:
@@ -363,7 +360,7 @@ class QueueBase:
         """Give a claimed job back: ready again after a back-off, or dead once it has had
         max_attempts attempts. Returns the status it went to (or, if it was no longer held
         and nobody claimed it since, the status it is in)."""
-        claim = _claim_of(item)
+        claim = claim_of(item)
         status = after_failure(item.attempts, item.max_attempts)
         delay = retry_delay(item.attempts) if retry_in is None else parse_duration(retry_in)
         text = None if error is None else stored_text(str(error))
@@ -386,7 +383,7 @@ class QueueBase:
     def heartbeat(self, item: Item, *, lease: Duration | None = None) -> Calls[Item]:
         """Extend a held claim's lease (by the lease it was granted, or `lease`). Returns the
         item with its new lease; LeaseLost if the claim is no longer held."""
-        claim = _claim_of(item)
+        claim = claim_of(item)
         if lease is None and item.lease_expires_at is not None:
             length = max(item.lease_expires_at.timestamp() - item.updated_at.timestamp(), 0.001)
         else:
@@ -406,7 +403,7 @@ class QueueBase:
     def release(self, item: Item) -> Calls[None]:
         """Put a held job back to ready at once without counting the attempt (a consumer that
         is stopping before it started the work). LeaseLost if it was claimed again since."""
-        claim = _claim_of(item)
+        claim = claim_of(item)
         outcome = yield StoreCall("release", claim)
         self._note_settled(claim)
         if outcome == Outcome.LOST:
@@ -419,11 +416,11 @@ class QueueBase:
             self._settled.add(claim)
 
     def _settle_after(self, item: Item, exc: BaseException | None) -> Calls[None]:
-        """Settle a job whose body ended abnormally: put back without costing an attempt on
-        KeyboardInterrupt/SystemExit or a clean early exit (exc None), failed on any other
-        exception (its traceback recorded)."""
+        """Settle a job whose body ended early: an exception is a failure (its traceback
+        recorded); an interruption (KeyboardInterrupt, SystemExit, a cancelled task) or a clean
+        early exit (exc None) puts it back without costing an attempt."""
         try:
-            if exc is None or isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+            if exc is None or not isinstance(exc, Exception):
                 yield from self.release.calls(item)  # type: ignore[attr-defined]
             else:
                 yield from self.fail.calls(item, error=error_text(exc))  # type: ignore[attr-defined]
@@ -836,7 +833,7 @@ class Queue(QueueBase):
         if item is None:
             yield None
             return
-        claim = _claim_of(item)
+        claim = claim_of(item)
         keep = self.heartbeat_in_background if heartbeat is None else heartbeat
         self._open.add(claim)
         if keep:
@@ -893,155 +890,10 @@ class Queue(QueueBase):
         self._stop.set()
 
 
-class Consumer:
-    """What consume() returns: iterate it for jobs; use it in a `with` block so that the end of
-    the block settles the job in hand by how the block ended."""
-
-    def __init__(
-        self,
-        queue: Queue,
-        lease: float,
-        idle_limit: float | None,
-        heartbeat: bool,
-        stop_signals: tuple[int, ...],
-    ) -> None:
-        self.queue = queue
-        self.lease = lease
-        self.idle_limit = idle_limit
-        self.heartbeat = heartbeat
-        self.stop_signals = stop_signals
-        self._in_hand: Item | None = None
-        self._ack: list[tuple[int, str]] = []
-        self._entered = False
-        self._iterating = False
-        self._restore: dict[int, Any] = {}
-
-    def __enter__(self) -> Consumer:
-        self._entered = True
-        self._install_signals()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            self._drop_in_hand(exc, abandoned=False)
-            self._flush()
-        finally:
-            self._entered = False
-            self._restore_signals()
-
-    def close(self) -> None:
-        """Put back the job in hand (without costing an attempt) and ack the finished one."""
-        self._drop_in_hand(None, abandoned=False)
-        self._flush()
-
-    def __iter__(self) -> Iterator[Item]:
-        if self._iterating:
-            raise InvalidValue("this consume() is already being iterated")
-        if not self._entered:
-            self._install_signals()
-        return self._loop()
-
-    def _loop(self) -> Iterator[Item]:
-        q = self.queue
-        self._iterating = True
-        pause = 0.005
-        idle_since = time.monotonic()
-        trouble = 0.0
-        try:
-            while True:
-                if q._stop.is_set():
-                    self._flush()
-                    q._stop.clear()  # used up here, not at the start, so an early stop counts
-                    return
-                try:
-                    claimed = q._drive(q._claim(1, self.lease, self._ack))
-                except (ConnectionLost, StoreLocked):
-                    # Keep the pending ack (a retry of an ack that did commit changes nothing)
-                    # and try again, backing off, until the store answers or stop() is called.
-                    trouble = min(max(trouble * 2, 0.1), RETRY_MAX)
-                    q._stop.wait(trouble)
-                    continue
-                trouble = 0.0
-                self._ack = []
-                if not claimed:
-                    idle = time.monotonic() - idle_since
-                    if self.idle_limit is not None and idle >= self.idle_limit:
-                        return
-                    q._beat_now()
-                    q.store.wait(q.name, pause)
-                    pause = min(pause * 2, LOOP_WAIT)
-                    continue
-                q.store.quiet()  # busy again: no wake-ups pile up while the body runs
-                item = claimed[0]
-                claim = _claim_of(item)
-                self._in_hand = item
-                q._open.add(claim)
-                if self.heartbeat:
-                    q._keeper.hold(item)
-                try:
-                    yield item
-                except GeneratorExit:
-                    if not self._entered:
-                        self._drop_in_hand(None, abandoned=True)
-                    raise
-                q._keeper.forget(item)
-                self._in_hand = None
-                q._open.discard(claim)
-                if claim in q._settled:
-                    q._settled.discard(claim)
-                else:
-                    self._ack = [claim]
-                pause = 0.005
-                idle_since = time.monotonic()
-        finally:
-            self._iterating = False
-            q.store.quiet()
-            if not self._entered:
-                self._restore_signals()
-
-    def _drop_in_hand(self, exc: BaseException | None, abandoned: bool) -> None:
-        item, self._in_hand = self._in_hand, None
-        if item is None:
-            return
-        q = self.queue
-        claim = _claim_of(item)
-        q._keeper.forget(item)
-        try:
-            if claim not in q._settled:
-                q._drive(q._abandoned(item) if abandoned else q._settle_after(item, exc))
-        finally:
-            q._open.discard(claim)
-            q._settled.discard(claim)
-
-    def _flush(self) -> None:
-        ack, self._ack = self._ack, []
-        if ack:
-            outcomes = self.queue.store.complete(ack)
-            self.queue._note_finished(sum(1 for o in outcomes if o == Outcome.CHANGED))
-
-    def _install_signals(self) -> None:
-        if not self.stop_signals or self._restore:
-            return
-        if threading.current_thread() is not threading.main_thread():
-            raise InvalidValue("stop_signals works in the main thread only")
-        for sig in self.stop_signals:
-            self._restore[sig] = signal.signal(sig, lambda *_: self.queue.stop())
-
-    def _restore_signals(self) -> None:
-        restore, self._restore = self._restore, {}
-        for sig, old in restore.items():
-            signal.signal(sig, old)
-
-
 # -- small checks and conversions ---------------------------------------------------------------
 
 
-def _claim_of(item: Item) -> tuple[int, str]:
+def claim_of(item: Item) -> tuple[int, str]:
     if not isinstance(item, Item) or item.token is None:
         raise InvalidValue(
             f"expected the Item that get() returned (it carries the claim), not {item!r}"

@@ -759,3 +759,216 @@ def prepare(store: PostgresStore, create: bool) -> None:
             )
     except psycopg.Error as exc:
         raise store._dropped(conn, exc) from None
+
+
+class AsyncPostgresStore(PostgresPlans):
+    """The same store for asyncio, on psycopg's async connections: the very same plans, each
+    call awaited on a connection of a small pool; a waiting get() is woken by LISTEN on a
+    connection of its own per queue. Create it with `await AsyncPostgresStore.open(...)`."""
+
+    POOL = 4
+
+    def __init__(self, url: str, *, busy_timeout: float = 30.0, read_only: bool = False) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        self.target = Target(url)
+        self.location = self.target.location
+        self.read_only = read_only
+        self.busy_timeout = busy_timeout
+        self._idle: list[Any] = []
+        self._made = 0
+        self._free: Any = None  # an asyncio.Condition, made on the running loop
+        self._listeners: dict[str, Any] = {}  # channel → (connection, reader task, event)
+        self._schema: str | None = None
+
+    @classmethod
+    async def open(
+        cls, url: str, *, busy_timeout: float = 30.0, read_only: bool = False, create: bool = True
+    ) -> AsyncPostgresStore:
+        import asyncio
+
+        # Creating or upgrading the tables is done once, by the synchronous store, off the loop.
+        def prepare_tables() -> None:
+            PostgresStore(
+                url, busy_timeout=busy_timeout, read_only=read_only, create=create
+            ).close()
+
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise StoreError(
+                f"{Target(url).location}: the PostgreSQL backend needs psycopg: install the "
+                "'postgres' extra"
+            ) from None
+        await asyncio.to_thread(prepare_tables)
+        return cls(url, busy_timeout=busy_timeout, read_only=read_only)
+
+    async def _connect(self) -> Any:
+        try:
+            conn = await self._psycopg.AsyncConnection.connect(
+                self.target.conninfo, autocommit=True, connect_timeout=10
+            )
+        except self._psycopg.Error as exc:
+            raise from_postgres(exc, self.location) from None
+        try:
+            cur = await conn.execute(session_setup(self))
+            while cur.description is None and cur.nextset():
+                pass
+            self._schema = (await cur.fetchone())[0]
+        except self._psycopg.Error as exc:
+            await conn.close()
+            raise from_postgres(exc, self.location) from None
+        return conn
+
+    async def _acquire(self) -> Any:
+        import asyncio
+
+        if self._free is None:
+            self._free = asyncio.Condition()
+        async with self._free:
+            while True:
+                while self._idle:
+                    conn = self._idle.pop()
+                    if sound(conn):
+                        return conn
+                    self._made -= 1
+                    await conn.close()
+                if self._made < self.POOL:
+                    self._made += 1
+                    break
+                await self._free.wait()
+        try:
+            return await self._connect()
+        except BaseException:
+            async with self._free:
+                self._made -= 1
+                self._free.notify()
+            raise
+
+    async def _release(self, conn: Any) -> None:
+        async with self._free:
+            if conn.closed or conn.broken:
+                self._made -= 1
+            else:
+                self._idle.append(conn)
+            self._free.notify()
+
+    async def _run(self, op: Op, plan: Plan[T]) -> T:
+        if op.write and self.read_only:
+            plan.close()
+            raise StoreReadOnly(f"{self.location}: opened read-only; this change is refused")
+        conn = await self._acquire()
+        try:
+            return await self._run_on(conn, op, plan)
+        except self._psycopg.Error as exc:
+            error = from_postgres(exc, self.location)
+            if isinstance(error, ConnectionLost) or conn.broken or conn.closed:
+                await conn.close()
+                if not isinstance(error, ConnectionLost):
+                    error = ConnectionLost(f"{self.location}: the connection was lost ({error})")
+            raise error from None
+        finally:
+            await self._release(conn)
+
+    async def _run_on(self, conn: Any, op: Op, plan: Plan[T]) -> T:
+        async def execute(stmt: Stmt) -> list[tuple]:
+            cur = await conn.execute(translate(stmt.sql), stmt.params)
+            return await cur.fetchall() if cur.description is not None else []
+
+        async def drive_async() -> T:
+            value: Any = None
+            error: BaseException | None = None
+            while True:
+                try:
+                    stmt = plan.throw(error) if error is not None else plan.send(value)
+                except StopIteration as stop:
+                    return stop.value
+                try:
+                    value, error = await execute(stmt), None
+                except self._psycopg.Error as exc:
+                    value, error = None, exc
+
+        if op.single:
+            return await drive_async()
+        await conn.execute(
+            "BEGIN" if op.write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        )
+        try:
+            result = await drive_async()
+        except BaseException:
+            if not conn.broken and not conn.closed:
+                try:
+                    await conn.execute("ROLLBACK")
+                except self._psycopg.Error:
+                    pass
+            raise
+        await conn.execute("COMMIT")
+        return result
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    async def wait(self, queue: str, timeout: float) -> None:
+        import asyncio
+
+        if self._schema is None:
+            await self._release(await self._acquire())  # learns the schema in use
+        wanted = channel(self._schema or "public", queue)
+        listener = self._listeners.get(wanted)
+        if listener is None or listener[1].done():
+            await self._listen(wanted)
+            return  # the caller looks once more before it sleeps
+        _conn, _task, woken = listener
+        try:
+            await asyncio.wait_for(woken.wait(), timeout)
+        except TimeoutError:
+            return
+        woken.clear()
+
+    async def _listen(self, wanted: str) -> None:
+        import asyncio
+
+        conn = await self._connect()
+        try:
+            await conn.execute(f'LISTEN "{wanted}"')
+        except self._psycopg.Error as exc:
+            await conn.close()
+            raise from_postgres(exc, self.location) from None
+        woken = asyncio.Event()
+
+        async def read() -> None:  # hands each wake-up on; nothing piles up
+            try:
+                async for _note in conn.notifies():
+                    woken.set()
+            except self._psycopg.Error:
+                woken.set()  # the next wait listens anew
+            finally:
+                await conn.close()
+
+        self._listeners[wanted] = (conn, asyncio.get_running_loop().create_task(read()), woken)
+
+    async def quiet(self) -> None:
+        pass  # a listener's reader takes every note as it comes: nothing piles up
+
+    async def maintain(self, event_retention: float, worker_retention: float) -> bool:
+        await self._tidy(event_retention, worker_retention)
+        await self._fold_counters()
+        return False
+
+    def close(self) -> None:
+        pass  # connections belong to the pool: aclose() ends them
+
+    async def aclose(self) -> None:
+        import asyncio
+
+        for _conn, task, _woken in self._listeners.values():
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, self._psycopg.Error):
+                pass
+        self._listeners.clear()
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
+        self._made = 0

@@ -6,10 +6,14 @@ Adding a backend is one entry in TARGETS: a function that gives one test a store
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from stores import postgres_store
@@ -105,20 +109,136 @@ def clock(request: pytest.FixtureRequest) -> FakeClock:
 OpenQueue = Callable[..., pq_core.Queue]
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules that set BOTH_APIS = True run each queue test through Queue and AsyncQueue."""
+    if "api" in metafunc.fixturenames:
+        both = getattr(metafunc.module, "BOTH_APIS", False)
+        metafunc.parametrize("api", ["sync", "async"] if both else ["sync"], indirect=True)
+
+
 @pytest.fixture
-def open_queue(backend: str, clock: FakeClock) -> Iterator[OpenQueue]:
-    """Open a named queue of this test's store, on the fake clock."""
-    opened: list[pq_core.Queue] = []
+def api(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def open_queue(backend: str, clock: FakeClock, api: str) -> Iterator[OpenQueue]:
+    """Open a named queue of this test's store, on the fake clock: a Queue, or an AsyncQueue
+    behind a synchronous face (the same calls, awaited on an event loop of its own)."""
+    opened: list[Any] = []
+    runner = AsyncRunner() if api == "async" else None
 
     def _open(name: str = "default", **options: object) -> pq_core.Queue:
         options.setdefault("clock", clock)
-        q = pq_core.open(backend, queue=name, **options)
+        if runner is None:
+            q: Any = pq_core.open(backend, queue=name, **options)
+        else:
+            q = Awaited(runner, runner.run(pq_core.open_async(backend, queue=name, **options)))
         opened.append(q)
         return q
 
     yield _open
     for q in opened:
         q.close()
+    if runner is not None:
+        runner.close()
+
+
+class AsyncRunner:
+    """An event loop on a thread of its own, to await coroutines from synchronous tests."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=120)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=30)
+        self.loop.close()
+
+
+class Awaited:
+    """An AsyncQueue with Queue's synchronous face: each coroutine call is awaited on the
+    runner's loop; claim() and consume() become a context manager and an iterator."""
+
+    def __init__(self, runner: AsyncRunner, queue: Any) -> None:
+        self._runner, self._queue = runner, queue
+        self.store = AwaitedStore(runner, queue.store)  # for a Manager of the test's
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._queue, name)
+        if not callable(value) or name in ("stop",):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = value(*args, **kwargs)
+            return self._runner.run(result) if inspect.isawaitable(result) else result
+
+        return call
+
+    def __repr__(self) -> str:
+        return repr(self._queue)
+
+    @contextmanager
+    def claim(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        manager = self._queue.claim(*args, **kwargs)
+        item = self._runner.run(manager.__aenter__())
+        try:
+            yield item
+        except BaseException as exc:
+            if not self._runner.run(manager.__aexit__(type(exc), exc, exc.__traceback__)):
+                raise
+        else:
+            self._runner.run(manager.__aexit__(None, None, None))
+
+    def consume(self, *args: Any, **kwargs: Any) -> AwaitedConsumer:
+        return AwaitedConsumer(self._runner, self._queue.consume(*args, **kwargs))
+
+
+class AwaitedStore:
+    """An async store's calls, awaited one at a time."""
+
+    def __init__(self, runner: AsyncRunner, store: Any) -> None:
+        self._runner, self._store = runner, store
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._store, name)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = value(*args, **kwargs)
+            return self._runner.run(result) if inspect.isawaitable(result) else result
+
+        return call
+
+
+class AwaitedConsumer:
+    def __init__(self, runner: AsyncRunner, consumer: Any) -> None:
+        self._runner, self._consumer = runner, consumer
+
+    def __enter__(self) -> AwaitedConsumer:
+        self._runner.run(self._consumer.__aenter__())
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._runner.run(self._consumer.__aexit__(exc_type, exc, tb))
+
+    def __iter__(self) -> Iterator[Any]:
+        jobs = self._consumer.__aiter__()
+        try:
+            while True:
+                try:
+                    item = self._runner.run(jobs.__anext__())
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            self._runner.run(jobs.aclose())
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from pq_core import Status
 
 from .conftest import FakeClock, OpenQueue, TracedStore
 
+BOTH_APIS = True  # every queue test here runs on Queue and on AsyncQueue
+
 
 def claim_one(q: pq_core.Queue, **options: object) -> pq_core.Item:
     item = q.get(**options)

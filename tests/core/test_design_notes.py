@@ -11,6 +11,8 @@ from pq_core import Status
 
 from .conftest import FakeClock
 
+BOTH_APIS = True  # every queue test here runs on Queue and on AsyncQueue
+
 # -- statuses ------------------------------------------------------------------------------------
 
 

@@ -14,6 +14,8 @@ from pq_core.model import MAX_DEPTH, MAX_PRIORITY, MAX_QUEUE_NAME, MIN_PRIORITY
 
 from .conftest import FakeClock, OpenQueue
 
+BOTH_APIS = True  # every queue test here runs on Queue and on AsyncQueue
+
 # -- late acks -------------------------------------------------------------------------------
 
 

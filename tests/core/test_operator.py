@@ -11,6 +11,8 @@ from pq_core import Status, identity
 
 from .conftest import FakeClock, OpenQueue, TracedStore
 
+BOTH_APIS = True  # every queue test here runs on Queue and on AsyncQueue
+
 
 def one_of_each(q: pq_core.Queue, clock: FakeClock) -> dict[Status, int]:
     """Four jobs: one ready, one in progress, one done, one dead."""

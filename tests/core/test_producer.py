@@ -12,6 +12,8 @@ from pq_core import Status
 
 from .conftest import START, FakeClock, OpenQueue
 
+BOTH_APIS = True  # every queue test here runs on Queue and on AsyncQueue
+
 
 def test_put_returns_an_int_id_and_stores_a_ready_job(queue: pq_core.Queue) -> None:
     job_id = queue.put("payload")
