@@ -20,6 +20,7 @@ from pq_core.model import Item
 Extend = Callable[[Item], Item]  # the queue's heartbeat: the item with its new lease, or raises
 
 RETRY_SOON = 1.0  # seconds before a heartbeat that failed on a busy store is tried again
+IDLE_END = 30.0  # seconds with nothing to keep before the thread ends
 
 
 @dataclass
@@ -42,7 +43,9 @@ def beat_interval(item: Item) -> float:
 
 
 class LeaseKeeper:
-    """Extends the leases of held jobs on a thread of its own."""
+    """Extends the leases of held jobs on a thread of its own. Holding and forgetting a job
+    costs no thread switch: the thread wakes only when a lease is due (or it has been idle a
+    while, when it closes its connection and ends; a later hold starts it again)."""
 
     def __init__(
         self,
@@ -58,6 +61,7 @@ class LeaseKeeper:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._closed = False
+        self._wakes_at = float("inf")  # when the thread will look next, if it waits
 
     def hold(self, item: Item) -> Held:
         """Start keeping this claim's lease alive."""
@@ -65,8 +69,8 @@ class LeaseKeeper:
         held = Held(item, time.monotonic() + every, every)
         with self._cond:
             self._held[(item.id, item.token or "")] = held
-            self._start()
-            self._cond.notify()
+            if not self._start() and held.due < self._wakes_at:
+                self._cond.notify()  # due before the thread would look: wake it now
         return held
 
     def forget(self, item: Item) -> Held | None:
@@ -80,22 +84,22 @@ class LeaseKeeper:
             self._held.clear()
             self._cond.notify()
         thread = self._thread
-        if (
-            thread is not None
-            and thread is not threading.current_thread()
-            and self._pid == os.getpid()
-        ):
+        mine = self._pid == os.getpid()
+        if thread is not None and thread is not threading.current_thread() and mine:
             thread.join(timeout=5)
         self._thread = None
 
-    def _start(self) -> None:
+    def _start(self) -> bool:
+        """Start the thread unless it runs (in this process); whether it was started."""
         alive = self._thread is not None and self._pid == os.getpid() and self._thread.is_alive()
         if alive:
-            return
+            return False
         self._closed = False
         self._pid = os.getpid()
+        self._wakes_at = float("inf")
         self._thread = threading.Thread(target=self._run, name="pq-lease-keeper", daemon=True)
         self._thread.start()
+        return True
 
     def _run(self) -> None:
         try:
@@ -121,20 +125,22 @@ class LeaseKeeper:
 
     def _next_due(self) -> list[Held] | None:
         """Wait (holding the condition) until some lease is due; None when there is nothing
-        to keep (closed, or idle for a while: a later hold starts a new thread)."""
+        to keep (closed, or idle for a while)."""
+        idle_since = time.monotonic()
         while not self._closed:
-            if not self._held:
-                self._cond.wait(timeout=5)
-                if not self._held:
-                    self._thread = None
-                    return None
-                continue
             now = time.monotonic()
-            due = [h for h in self._held.values() if h.due <= now and not h.lost]
+            live = [h for h in self._held.values() if not h.lost]
+            due = [h for h in live if h.due <= now]
             if due:
+                self._wakes_at = float("inf")
                 return due
-            soonest = min((h.due for h in self._held.values() if not h.lost), default=None)
-            self._cond.wait(timeout=5 if soonest is None else max(soonest - now, 0.01))
+            if not live and now - idle_since >= IDLE_END:
+                self._thread = None
+                return None
+            if live:
+                idle_since = now
+            self._wakes_at = min((h.due for h in live), default=now + IDLE_END)
+            self._cond.wait(timeout=max(self._wakes_at - now, 0.01))
         return None
 
     def _beat(self, held: Held) -> None:

@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import json
 import os
+import random
 import secrets
 import threading
 import time
@@ -69,6 +70,19 @@ LEFT_THE_LOOP = (
 )
 
 
+_tokens: tuple[int, random.Random] = (0, random.Random())
+
+
+def new_token() -> str:
+    """A claim's token: 64 random bits, from a generator seeded by the OS once per process
+    (a claim is one row update; a system call per claim would cost more than the update)."""
+    global _tokens
+    pid, source = _tokens
+    if pid != os.getpid():
+        _tokens = pid, source = os.getpid(), random.Random(secrets.token_bytes(32))
+    return f"{source.getrandbits(64):016x}"
+
+
 def lease_seconds(value: Duration, name: str = "lease") -> float:
     seconds = parse_duration(value, name)
     if seconds <= 0:
@@ -116,12 +130,14 @@ class call:  # noqa: N801 - used as a decorator, like property
         if queue is None:
             return self
         calls = self.calls
+        drive = queue._drive
 
         @functools.wraps(calls)
         def bound(*args: Any, **kwargs: Any) -> Any:
-            return queue._drive(calls(queue, *args, **kwargs))
+            return drive(calls(queue, *args, **kwargs))
 
         bound.calls = functools.partial(calls, queue)  # type: ignore[attr-defined]
+        queue.__dict__[self.name] = bound  # made once per queue: later lookups find it there
         return bound
 
 
@@ -288,7 +304,7 @@ class QueueBase:
         else:
             yield from self._register()
             worker = identity.worker_id()
-        token = secrets.token_hex(8)
+        token = new_token()
         rows, outcomes = yield StoreCall("claim", (self.name, limit, lease, worker, token, ack))
         if ack:
             self._note_finished(sum(1 for o in outcomes if o == Outcome.CHANGED))

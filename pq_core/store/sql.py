@@ -72,12 +72,14 @@ class Op:
     def __get__(self, store: Any, owner: type | None = None) -> Any:
         if store is None:
             return self
+        op, plan, run = self, self.plan, store._run
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            return store._run(self, self.plan(store, *args, **kwargs))
+            return run(op, plan(store, *args, **kwargs))
 
         call.__name__ = self.__name__
         call.__doc__ = self.__doc__
+        store.__dict__[self.__name__] = call  # made once per store: later lookups find it there
         return call
 
 
