@@ -330,16 +330,16 @@ class PostgresPlans(SQLStore):
         rows = yield Stmt(_CLAIM_ACK if ack else _CLAIM, args)
         jobs = [self._job(r[1:]) for r in rows if r[0] == "job"]
         jobs.sort(key=lambda r: (-r.priority, r.available_at, r.id))
-        said = {r[1]: Outcome(r[5]) for r in rows if r[0] == "ack"}
-        return jobs, [said.get(job_id, Outcome.MISSING) for job_id, _ in ack]
+        said = {r[1]: Outcome(r[5]) for r in rows if r[0] == "ack"}  # by position in `ack`
+        return jobs, [said.get(i, Outcome.MISSING) for i in range(1, len(ack) + 1)]
 
     @write(single=True)
     def complete(self, claims: Sequence[tuple[int, str]]) -> Plan[list[Outcome]]:
         rows = yield Stmt(
             _COMPLETE, {"ids": [c[0] for c in claims], "tokens": [c[1] for c in claims]}
         )
-        said = {r[0]: Outcome(r[1]) for r in rows}
-        return [said.get(job_id, Outcome.MISSING) for job_id, _ in claims]
+        said = {r[0]: Outcome(r[1]) for r in rows}  # by position in `claims`
+        return [said.get(i, Outcome.MISSING) for i in range(1, len(claims) + 1)]
 
     @write(single=True)
     def fail(
@@ -447,25 +447,29 @@ _PICK_AND_CLAIM = (
 _CLAIM = f"WITH {_PICK_AND_CLAIM} SELECT 'job', {_COLS} FROM claimed"
 _CLAIM_ACK = (
     "WITH a AS (SELECT * FROM unnest(CAST(:ack_ids AS bigint[]), CAST(:ack_tokens AS text[]))"
-    "   AS a (id, token)),"
+    "   WITH ORDINALITY AS a (id, token, ord)),"
     " acked AS (UPDATE pq_jobs j SET status = 'done', updated_at = :now, lease_expires_at = NULL"
-    "   FROM a WHERE j.id = a.id AND j.token = a.token AND j.status <> 'done' RETURNING j.id),"
+    "   FROM a WHERE j.id = a.id AND j.token = a.token AND j.status <> 'done'"
+    "   RETURNING j.id, j.token),"
     f" {_PICK_AND_CLAIM}"
     f" SELECT 'job', {_COLS} FROM claimed"
     " UNION ALL"
-    " SELECT 'ack', a.id, NULL, NULL, NULL,"
-    "   CASE WHEN a.id IN (SELECT id FROM acked) THEN 'changed' WHEN j.id IS NULL THEN 'missing'"
+    " SELECT 'ack', a.ord, NULL, NULL, NULL,"
+    "   CASE WHEN (a.id, a.token) IN (SELECT id, token FROM acked) THEN 'changed'"
+    "   WHEN j.id IS NULL THEN 'missing'"
     "   WHEN j.token IS DISTINCT FROM a.token THEN 'lost' ELSE 'already' END,"
     "   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
     " FROM a LEFT JOIN pq_jobs j ON j.id = a.id"
 )
 _COMPLETE = (
     "WITH a AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS text[]))"
-    "   AS a (id, token)),"
+    "   WITH ORDINALITY AS a (id, token, ord)),"
     " acked AS (UPDATE pq_jobs j SET status = 'done', updated_at = :now, lease_expires_at = NULL"
-    "   FROM a WHERE j.id = a.id AND j.token = a.token AND j.status <> 'done' RETURNING j.id)"
-    " SELECT a.id,"
-    "   CASE WHEN a.id IN (SELECT id FROM acked) THEN 'changed' WHEN j.id IS NULL THEN 'missing'"
+    "   FROM a WHERE j.id = a.id AND j.token = a.token AND j.status <> 'done'"
+    "   RETURNING j.id, j.token)"
+    " SELECT a.ord,"
+    "   CASE WHEN (a.id, a.token) IN (SELECT id, token FROM acked) THEN 'changed'"
+    "   WHEN j.id IS NULL THEN 'missing'"
     "   WHEN j.token IS DISTINCT FROM a.token THEN 'lost' ELSE 'already' END"
     " FROM a LEFT JOIN pq_jobs j ON j.id = a.id"
 )

@@ -540,7 +540,7 @@ class SQLiteStore(SQLStore):
             ((job_id, token),) = claims
             rows = yield Stmt(
                 "UPDATE pq_jobs SET status = 'done', updated_at = :now, lease_expires_at = NULL"
-                " WHERE id = :id AND token = :token AND status <> 'done' RETURNING id",
+                " WHERE id = :id AND token = :token AND status <> 'done' RETURNING id, token",
                 {"id": job_id, "token": token},
             )
         else:
@@ -549,19 +549,21 @@ class SQLiteStore(SQLStore):
                 " FROM (SELECT value ->> 0 AS id, value ->> 1 AS token FROM json_each(:claims))"
                 "   AS c"
                 " WHERE pq_jobs.id = c.id AND pq_jobs.token = c.token"
-                " AND pq_jobs.status <> 'done' RETURNING pq_jobs.id",
+                " AND pq_jobs.status <> 'done' RETURNING pq_jobs.id, pq_jobs.token",
                 {"claims": [list(c) for c in claims]},
             )
-        changed = {r[0] for r in rows}
+        # By (id, token): a claim that names a job settled by another claim in the same call
+        # did not change it.
+        changed = {(r[0], r[1]) for r in rows}
         if len(changed) == len(claims):
             return [Outcome.CHANGED] * len(claims)
         now = yield Stmt(
             "SELECT id, status, token FROM pq_jobs WHERE id IN (SELECT value FROM json_each(:ids))",
-            {"ids": [c[0] for c in claims if c[0] not in changed]},
+            {"ids": [c[0] for c in claims if tuple(c) not in changed]},
         )
         state = {r[0]: (r[1], r[2]) for r in now}
         return [
-            Outcome.CHANGED if job_id in changed else outcome_of(token, state.get(job_id))
+            Outcome.CHANGED if (job_id, token) in changed else outcome_of(token, state.get(job_id))
             for job_id, token in claims
         ]
 
