@@ -24,6 +24,7 @@ import re
 import select
 import threading
 import urllib.parse
+import weakref
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -559,6 +560,7 @@ class PostgresStore(PostgresPlans):
             conn = self._psycopg.connect(self.target.conninfo, autocommit=True, connect_timeout=10)
         except self._psycopg.Error as exc:
             raise self._connect_error(exc) from None
+        watch_for_end(conn)
         try:
             cur = conn.execute(session_setup(self))
             while cur.description is None and cur.nextset():
@@ -680,9 +682,24 @@ def sound(conn: Any) -> bool:
             if not readable:
                 break
             conn.pgconn.consume_input()  # notifications stay queued for the next read
+            conn.pgconn.is_busy()  # parses what came: a FATAL goes to `watch_for_end`
     except Exception:  # the socket or the connection is gone
         return False
-    return conn.pgconn.status == 0  # CONNECTION_OK
+    # The server's FATAL comes a moment before the end of the connection: either says so.
+    return conn.pgconn.status == 0 and not getattr(conn, "pq_ended", False)  # CONNECTION_OK
+
+
+def watch_for_end(conn: Any) -> None:
+    """Note on the connection when the server says it is ending it (a FATAL message, as
+    pg_terminate_backend or a shutdown sends while the connection is idle), for `sound`."""
+    ref = weakref.ref(conn)
+
+    def noted(diag: Any) -> None:
+        held = ref()
+        if held is not None and diag.severity_nonlocalized in ("FATAL", "PANIC"):
+            held.pq_ended = True
+
+    conn.add_notice_handler(noted)
 
 
 def session_setup(store: PostgresPlans) -> str:
