@@ -169,8 +169,10 @@ class Store(Protocol):
     # -- producer ------------------------------------------------------------------------------
 
     def insert(self, jobs: Sequence[NewJob]) -> list[int]:
-        """Store every job or none, ready at now + delay. A job whose dedup_key is live (ready or
-        in progress) in its queue stores nothing and yields the live job's id."""
+        """Store every job or none, ready at now + delay; their ids, in order. A job whose
+        dedup_key is live (ready or in progress) in its queue stores nothing and yields the live
+        job's id. A batch of several jobs is what put_many makes: one queue, one set of options
+        and no dedup_key; any other batch is InvalidValue."""
 
     # -- consumer ------------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from pq_core.errors import (
 )
 from pq_core.model import EventKind
 from pq_core.store.base import COLUMNS, JobRow, NewJob, Outcome
-from pq_core.store.sql import Op, Plan, SQLStore, Stmt, T, drive, write
+from pq_core.store.sql import Op, Plan, SQLStore, Stmt, T, check_batch, drive, write
 
 SCHEMA_VERSION = 2
 DEDUP_TRIES = 20  # a put whose key's live job finishes meanwhile tries again
@@ -289,11 +289,8 @@ class PostgresPlans(SQLStore):
                 f"{self.location}: the live job holding dedup_key {job.dedup_key!r} kept "
                 "changing; nothing was stored"
             )
+        check_batch(jobs)
         first = jobs[0]
-        if any(j.dedup_key is not None for j in jobs) or any(
-            (j.queue, j.priority, j.max_attempts, j.delay) != first[:1] + first[3:6] for j in jobs
-        ):
-            raise InvalidValue("a batch put shares one queue and one set of options")
         rows = yield Stmt(
             _INSERT_MANY,
             {

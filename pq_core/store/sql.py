@@ -34,6 +34,7 @@ from pq_core.store.base import (
     Held,
     JobFilter,
     JobRow,
+    NewJob,
     Outcome,
     StoreStats,
     Verdict,
@@ -763,6 +764,19 @@ def outcome_of(token: str, row: tuple | None) -> Outcome:
     if current != token:
         return Outcome.LOST
     return Outcome.ALREADY if status in (Status.DONE, Status.DEAD, Status.READY) else Outcome.LOST
+
+
+def check_batch(jobs: Sequence[NewJob]) -> None:
+    """A batch of several jobs is what put_many makes: one queue, one set of options, no
+    dedup_key. Each backend stores such a batch its fastest way; both refuse any other."""
+    first = jobs[0]
+    if len(jobs) > 1 and any(
+        j.dedup_key is not None
+        or (j.queue, j.priority, j.max_attempts, j.delay)
+        != (first.queue, first.priority, first.max_attempts, first.delay)
+        for j in jobs
+    ):
+        raise InvalidValue("a batch put shares one queue and one set of options, and no dedup_key")
 
 
 def check_status(status: str) -> str:

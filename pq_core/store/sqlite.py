@@ -32,7 +32,18 @@ from pq_core.errors import (
 )
 from pq_core.model import EventKind, error_signature
 from pq_core.store.base import JobRow, NewJob, Outcome
-from pq_core.store.sql import CAPPED_LEASE, COLS, Op, Plan, SQLStore, Stmt, T, drive, outcome_of
+from pq_core.store.sql import (
+    CAPPED_LEASE,
+    COLS,
+    Op,
+    Plan,
+    SQLStore,
+    Stmt,
+    T,
+    check_batch,
+    drive,
+    outcome_of,
+)
 from pq_core.store.sql import write as write_op
 
 APPLICATION_ID = 0x70710A01  # "pq" + format family; tells a pq store from any other SQLite file
@@ -465,6 +476,7 @@ class SQLiteStore(SQLStore):
             " VALUES (:queue, :payload, :encoding, 'ready', :priority, :max_attempts,"
             " :now + :delay, :dedup_key, :now, :now)"
         )
+        check_batch(jobs)
         added: dict[str, int] = defaultdict(int)
         if all(job.dedup_key is None for job in jobs):
             if len(jobs) == 1:
