@@ -559,8 +559,8 @@ class SQLStore:
             parts.append("error_sig = :error AND status IN ('ready', 'dead')")
             args["error"] = where.error
         if where.search:
+            text = check_search(where.search)
             parts.append(self._search())
-            text = where.search
             args["pattern"] = (
                 "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             )
@@ -777,6 +777,19 @@ def check_batch(jobs: Sequence[NewJob]) -> None:
         for j in jobs
     ):
         raise InvalidValue("a batch put shares one queue and one set of options, and no dedup_key")
+
+
+def check_search(text: str) -> str:
+    """Search text both backends can look for: SQLite's LIKE ends a pattern at a NUL (so it
+    matched every job) and PostgreSQL's text cannot hold one; neither can send a lone
+    surrogate."""
+    if "\x00" in text:
+        raise InvalidValue(f"search text {text!r} holds a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidValue(f"search text {text!r} is not valid text (a lone surrogate)") from None
+    return text
 
 
 def check_status(status: str) -> str:
