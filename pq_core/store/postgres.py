@@ -263,12 +263,13 @@ class PostgresPlans(SQLStore):
 
     def _search(self) -> str:
         # Text payloads are valid UTF-8 (pq refuses lone surrogates) but may hold NUL, which
-        # PostgreSQL text cannot: those, and bytes, are searched in their escaped form.
+        # PostgreSQL text cannot: those, and bytes, are searched for the search text's own
+        # bytes (not in an escaped form, whose backslashes every search for one would find).
         return (
-            "((CASE WHEN encoding <> 'bytes' AND position('\\x00'::bytea IN payload) = 0"
-            "   THEN convert_from(payload, 'UTF8') ELSE encode(payload, 'escape') END)"
-            " ILIKE :pattern OR last_error ILIKE :pattern OR worker ILIKE :pattern"
-            " OR id = :search_id)"
+            "(CASE WHEN encoding <> 'bytes' AND position('\\x00'::bytea IN payload) = 0"
+            "   THEN convert_from(payload, 'UTF8') ILIKE :pattern"
+            "   ELSE position(convert_to(:needle, 'UTF8') IN payload) > 0 END"
+            " OR last_error ILIKE :pattern OR worker ILIKE :pattern OR id = :search_id)"
         )
 
     # -- producer ------------------------------------------------------------------------------
