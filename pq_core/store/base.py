@@ -270,6 +270,9 @@ class Store(Protocol):
     def set_paused(self, queue: str, paused: bool, actor: str) -> bool:
         """Pause or resume a queue; False if it already was. Recorded as an event."""
 
+    def is_paused(self, queue: str) -> bool:
+        """Whether the queue is paused."""
+
     def matching_ids(self, where: JobFilter, after: int, limit: int) -> list[int]:
         """Ids of jobs matching `where`, above `after`, ascending (for actions in batches)."""
 
