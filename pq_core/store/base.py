@@ -230,7 +230,9 @@ class Store(Protocol):
         """Lock the in-progress jobs whose lease ran out or whose worker is in `gone`, ask
         `decide` what becomes of each, and apply it: ready at once or dead, the reason as the
         error, counted as failed, one event per (queue, reason, status). A job settled by its
-        consumer meanwhile is left alone. Several managers never take a job back twice."""
+        consumer meanwhile is left alone. Several managers never take a job back twice.
+        Store calls `decide` makes on this thread are part of this transaction (each undone
+        alone if it fails)."""
 
     def set_lease_cap(self, seconds: float | None) -> None:
         """The longest lease a claim or heartbeat may get (None: no ceiling)."""

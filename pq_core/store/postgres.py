@@ -44,6 +44,12 @@ from pq_core.store.base import COLUMNS, JobRow, NewJob, Outcome
 from pq_core.store.sql import Op, Plan, SQLStore, Stmt, T, check_batch, drive, write
 
 SCHEMA_VERSION = 2
+# A plan run inside another's transaction: begin, commit, undo.
+NESTED = (
+    "SAVEPOINT pq_nested",
+    "RELEASE SAVEPOINT pq_nested",
+    ("ROLLBACK TO SAVEPOINT pq_nested", "RELEASE SAVEPOINT pq_nested"),
+)
 DEDUP_TRIES = 20  # a put whose key's live job finishes meanwhile tries again
 TEXT_LISTS = {"gone"}  # list parameters that hold text; the others hold job ids
 
@@ -610,20 +616,36 @@ class PostgresStore(PostgresPlans):
             cur = conn.execute(translate(stmt.sql), stmt.params, prepare=None)
             return cur.fetchall() if cur.description is not None else []
 
+        depth = getattr(self._local, "depth", 0)
         try:
-            if op.single:
-                return drive(plan, execute)
-            conn.execute("BEGIN" if op.write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            if depth:
+                # Called while another plan runs on this connection (from take_back's
+                # decide): a transaction inside that one, undone alone if it fails.
+                begin, commit, undo = NESTED
+            elif op.single:
+                begin, commit, undo = None, None, ()
+            elif op.write:
+                begin, commit, undo = "BEGIN", "COMMIT", ("ROLLBACK",)
+            else:
+                begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                commit, undo = "COMMIT", ("ROLLBACK",)
+            if begin:
+                conn.execute(begin)
+            self._local.depth = depth + 1 if begin else depth  # inside a transaction
             try:
                 result = drive(plan, execute)
             except BaseException:
                 if not conn.broken and not conn.closed:
                     try:
-                        conn.execute("ROLLBACK")
+                        for statement in undo:
+                            conn.execute(statement)
                     except psycopg.Error:
                         pass
                 raise
-            conn.execute("COMMIT")
+            finally:
+                self._local.depth = depth
+            if commit:
+                conn.execute(commit)
             return result
         except psycopg.Error as exc:
             raise self._dropped(conn, exc) from None

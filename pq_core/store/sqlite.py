@@ -46,6 +46,12 @@ from pq_core.store.sql import (
 )
 from pq_core.store.sql import write as write_op
 
+# A plan run inside another's transaction: begin, commit, undo.
+NESTED = (
+    "SAVEPOINT pq_nested",
+    "RELEASE pq_nested",
+    ("ROLLBACK TO pq_nested", "RELEASE pq_nested"),
+)
 APPLICATION_ID = 0x70710A01  # "pq" + format family; tells a pq store from any other SQLite file
 SCHEMA_VERSION = 2
 PAGE_SIZE = 1024
@@ -388,21 +394,35 @@ class SQLiteStore(SQLStore):
             raise StoreReadOnly(f"{self.location}: opened read-only; this change is refused")
         conn = self._conn
         now = self.clock()
-        begin = "BEGIN IMMEDIATE" if op.write else None if op.single else "BEGIN"
+        depth = getattr(self._local, "depth", 0)
+        if depth:
+            # Called while another plan runs on this connection (from take_back's decide): a
+            # transaction inside that one, undone alone if it fails.
+            begin, commit, undo = NESTED
+        elif op.write:
+            begin, commit, undo = "BEGIN IMMEDIATE", "COMMIT", ("ROLLBACK",)
+        elif op.single:
+            begin, commit, undo = None, None, ()
+        else:
+            begin, commit, undo = "BEGIN", "COMMIT", ("ROLLBACK",)
         try:
             if begin:
                 conn.execute(begin)
+            self._local.depth = depth + 1 if begin else depth  # inside a transaction
             try:
                 result = drive(plan, lambda stmt: _execute(conn, stmt, now))
-                if begin:
-                    conn.execute("COMMIT")
+                if commit:
+                    conn.execute(commit)
             except BaseException:
                 if conn.in_transaction:
                     try:
-                        conn.execute("ROLLBACK")
+                        for statement in undo:
+                            conn.execute(statement)
                     except sqlite3.Error:
                         pass  # SQLite may already have rolled back (e.g. on a full disk)
                 raise
+            finally:
+                self._local.depth = depth
         except sqlite3.Error as exc:
             raise from_sqlite(exc, self.location) from None
         return result
