@@ -40,10 +40,11 @@ class Backend:
     def postgres(self) -> bool:
         return self.name == "postgres"
 
-    def open(self, **options: Any) -> Store:
-        """Another store on the same data, with a connection of its own."""
+    def open(self, mixin: type | None = None, **options: Any) -> Store:
+        """Another store on the same data, with a connection of its own; with `mixin`, of a
+        class that adds the mixin's plans to the backend's."""
         options.setdefault("clock", self.clock)
-        store = SQLiteStore(self.target, **options)
+        store = _with(mixin, SQLiteStore)(self.target, **options)
         self.opened.append(store)
         return store
 
@@ -72,12 +73,22 @@ class PostgresBackend(Backend):
         self.application_name = f"pq_test_{uuid.uuid4().hex[:12]}"
         super().__init__(f"{home.url}&application_name={self.application_name}", SchemaClock(home))
 
-    def open(self, **options: Any) -> Store:
+    def open(self, mixin: type | None = None, **options: Any) -> Store:
         from pq_core.store.postgres import PostgresStore
 
-        store = PostgresStore(self.target, **options)
+        store = _with(mixin, PostgresStore)(self.target, **options)
         self.opened.append(store)
         return store
+
+    def connect(self) -> Any:
+        """A connection outside pq, in the store's schema, counted as this test's."""
+        import psycopg
+
+        conn = psycopg.connect(
+            self.home.base, application_name=self.application_name, autocommit=True
+        )
+        conn.execute(f'SET search_path TO "{self.home.schema}"')
+        return conn
 
     def sql(self, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
         cur = self.home.conn.execute(statement.replace("?", "%s"), params)
@@ -90,6 +101,10 @@ class PostgresBackend(Backend):
     def close(self) -> None:
         super().close()
         self.terminate()
+
+
+def _with(mixin: type | None, base: type) -> type:
+    return base if mixin is None else type(mixin.__name__ + base.__name__, (mixin, base), {})
 
 
 class PostgresHome:
