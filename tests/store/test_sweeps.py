@@ -189,7 +189,7 @@ def test_two_take_backs_at_once_never_take_one_job_twice(
     def decide(held: list[Held]) -> list[Verdict]:
         rival.start()
         # PostgreSQL: the rival skips the locked jobs and finishes; SQLite: it waits its turn.
-        deadline = time.monotonic() + 0.5
+        deadline = time.monotonic() + 0.2
         while rival.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)
         return ready()(held)

@@ -177,7 +177,7 @@ def write_lock_held(backend: Backend) -> Iterator[None]:
 def test_a_store_locked_past_the_busy_timeout_is_store_locked_and_nothing_is_half_done(
     backend: Backend,
 ) -> None:
-    store = backend.open(busy_timeout=0.2)
+    store = backend.open(busy_timeout=0.1)
     store.insert([job("before")])
     before = everything(store)
     with write_lock_held(backend):
