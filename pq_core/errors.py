@@ -130,6 +130,24 @@ def from_postgres(exc: Exception, location: str) -> QueueError:
         return StoreReadOnly(f"{location}: store is read-only here ({text})")
     if state in ("28P01", "28000"):
         return StoreError(f"{location}: the server refused the login ({text})")
+    refused = None if state else _refused_by_driver(exc)
+    if refused is not None:
+        return refused(f"{location}: {text}")
     if state.startswith(("08", "57P")) or not state:
         return ConnectionLost(f"{location}: the connection to the database was lost ({text})")
     return StoreError(f"{location}: {text}")
+
+
+def _refused_by_driver(exc: Exception) -> type[QueueError] | None:
+    """For an error psycopg raised itself, before sending anything, about a value (a NUL that
+    PostgreSQL text cannot hold) or a statement: the QueueError to raise, the connection being
+    fine. None for anything else."""
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    if not isinstance(exc, psycopg.Error) or isinstance(
+        exc, (psycopg.OperationalError, psycopg.InterfaceError)
+    ):
+        return None
+    return InvalidValue if isinstance(exc, psycopg.DataError) else StoreError

@@ -169,8 +169,10 @@ class Store(Protocol):
     # -- producer ------------------------------------------------------------------------------
 
     def insert(self, jobs: Sequence[NewJob]) -> list[int]:
-        """Store every job or none, ready at now + delay. A job whose dedup_key is live (ready or
-        in progress) in its queue stores nothing and yields the live job's id."""
+        """Store every job or none, ready at now + delay; their ids, in order. A job whose
+        dedup_key is live (ready or in progress) in its queue stores nothing and yields the live
+        job's id. A batch of several jobs is what put_many makes: one queue, one set of options
+        and no dedup_key; any other batch is InvalidValue."""
 
     # -- consumer ------------------------------------------------------------------------------
 
@@ -228,7 +230,9 @@ class Store(Protocol):
         """Lock the in-progress jobs whose lease ran out or whose worker is in `gone`, ask
         `decide` what becomes of each, and apply it: ready at once or dead, the reason as the
         error, counted as failed, one event per (queue, reason, status). A job settled by its
-        consumer meanwhile is left alone. Several managers never take a job back twice."""
+        consumer meanwhile is left alone. Several managers never take a job back twice.
+        Store calls `decide` makes on this thread are part of this transaction (each undone
+        alone if it fails)."""
 
     def set_lease_cap(self, seconds: float | None) -> None:
         """The longest lease a claim or heartbeat may get (None: no ceiling)."""
@@ -267,6 +271,9 @@ class Store(Protocol):
 
     def set_paused(self, queue: str, paused: bool, actor: str) -> bool:
         """Pause or resume a queue; False if it already was. Recorded as an event."""
+
+    def is_paused(self, queue: str) -> bool:
+        """Whether the queue is paused."""
 
     def matching_ids(self, where: JobFilter, after: int, limit: int) -> list[int]:
         """Ids of jobs matching `where`, above `after`, ascending (for actions in batches)."""

@@ -22,9 +22,9 @@ import hashlib
 import os
 import re
 import select
-import socket
 import threading
 import urllib.parse
+import weakref
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -41,9 +41,15 @@ from pq_core.errors import (
 )
 from pq_core.model import EventKind
 from pq_core.store.base import COLUMNS, JobRow, NewJob, Outcome
-from pq_core.store.sql import Op, Plan, SQLStore, Stmt, T, drive, write
+from pq_core.store.sql import Op, Plan, SQLStore, Stmt, T, check_batch, drive, write
 
 SCHEMA_VERSION = 2
+# A plan run inside another's transaction: begin, commit, undo.
+NESTED = (
+    "SAVEPOINT pq_nested",
+    "RELEASE SAVEPOINT pq_nested",
+    ("ROLLBACK TO SAVEPOINT pq_nested", "RELEASE SAVEPOINT pq_nested"),
+)
 DEDUP_TRIES = 20  # a put whose key's live job finishes meanwhile tries again
 TEXT_LISTS = {"gone"}  # list parameters that hold text; the others hold job ids
 
@@ -263,12 +269,13 @@ class PostgresPlans(SQLStore):
 
     def _search(self) -> str:
         # Text payloads are valid UTF-8 (pq refuses lone surrogates) but may hold NUL, which
-        # PostgreSQL text cannot: those, and bytes, are searched in their escaped form.
+        # PostgreSQL text cannot: those, and bytes, are searched for the search text's own
+        # bytes (not in an escaped form, whose backslashes every search for one would find).
         return (
-            "((CASE WHEN encoding <> 'bytes' AND position('\\x00'::bytea IN payload) = 0"
-            "   THEN convert_from(payload, 'UTF8') ELSE encode(payload, 'escape') END)"
-            " ILIKE :pattern OR last_error ILIKE :pattern OR worker ILIKE :pattern"
-            " OR id = :search_id)"
+            "(CASE WHEN encoding <> 'bytes' AND position('\\x00'::bytea IN payload) = 0"
+            "   THEN convert_from(payload, 'UTF8') ILIKE :pattern"
+            "   ELSE position(convert_to(:needle, 'UTF8') IN payload) > 0 END"
+            " OR last_error ILIKE :pattern OR worker ILIKE :pattern OR id = :search_id)"
         )
 
     # -- producer ------------------------------------------------------------------------------
@@ -289,11 +296,8 @@ class PostgresPlans(SQLStore):
                 f"{self.location}: the live job holding dedup_key {job.dedup_key!r} kept "
                 "changing; nothing was stored"
             )
+        check_batch(jobs)
         first = jobs[0]
-        if any(j.dedup_key is not None for j in jobs) or any(
-            (j.queue, j.priority, j.max_attempts, j.delay) != first[:1] + first[3:6] for j in jobs
-        ):
-            raise InvalidValue("a batch put shares one queue and one set of options")
         rows = yield Stmt(
             _INSERT_MANY,
             {
@@ -331,16 +335,16 @@ class PostgresPlans(SQLStore):
         rows = yield Stmt(_CLAIM_ACK if ack else _CLAIM, args)
         jobs = [self._job(r[1:]) for r in rows if r[0] == "job"]
         jobs.sort(key=lambda r: (-r.priority, r.available_at, r.id))
-        said = {r[1]: Outcome(r[5]) for r in rows if r[0] == "ack"}
-        return jobs, [said.get(job_id, Outcome.MISSING) for job_id, _ in ack]
+        said = {r[1]: Outcome(r[5]) for r in rows if r[0] == "ack"}  # by position in `ack`
+        return jobs, [said.get(i, Outcome.MISSING) for i in range(1, len(ack) + 1)]
 
     @write(single=True)
     def complete(self, claims: Sequence[tuple[int, str]]) -> Plan[list[Outcome]]:
         rows = yield Stmt(
             _COMPLETE, {"ids": [c[0] for c in claims], "tokens": [c[1] for c in claims]}
         )
-        said = {r[0]: Outcome(r[1]) for r in rows}
-        return [said.get(job_id, Outcome.MISSING) for job_id, _ in claims]
+        said = {r[0]: Outcome(r[1]) for r in rows}  # by position in `claims`
+        return [said.get(i, Outcome.MISSING) for i in range(1, len(claims) + 1)]
 
     @write(single=True)
     def fail(
@@ -448,25 +452,29 @@ _PICK_AND_CLAIM = (
 _CLAIM = f"WITH {_PICK_AND_CLAIM} SELECT 'job', {_COLS} FROM claimed"
 _CLAIM_ACK = (
     "WITH a AS (SELECT * FROM unnest(CAST(:ack_ids AS bigint[]), CAST(:ack_tokens AS text[]))"
-    "   AS a (id, token)),"
+    "   WITH ORDINALITY AS a (id, token, ord)),"
     " acked AS (UPDATE pq_jobs j SET status = 'done', updated_at = :now, lease_expires_at = NULL"
-    "   FROM a WHERE j.id = a.id AND j.token = a.token AND j.status <> 'done' RETURNING j.id),"
+    "   FROM a WHERE j.id = a.id AND j.token = a.token AND j.status <> 'done'"
+    "   RETURNING j.id, j.token),"
     f" {_PICK_AND_CLAIM}"
     f" SELECT 'job', {_COLS} FROM claimed"
     " UNION ALL"
-    " SELECT 'ack', a.id, NULL, NULL, NULL,"
-    "   CASE WHEN a.id IN (SELECT id FROM acked) THEN 'changed' WHEN j.id IS NULL THEN 'missing'"
+    " SELECT 'ack', a.ord, NULL, NULL, NULL,"
+    "   CASE WHEN (a.id, a.token) IN (SELECT id, token FROM acked) THEN 'changed'"
+    "   WHEN j.id IS NULL THEN 'missing'"
     "   WHEN j.token IS DISTINCT FROM a.token THEN 'lost' ELSE 'already' END,"
     "   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
     " FROM a LEFT JOIN pq_jobs j ON j.id = a.id"
 )
 _COMPLETE = (
     "WITH a AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS text[]))"
-    "   AS a (id, token)),"
+    "   WITH ORDINALITY AS a (id, token, ord)),"
     " acked AS (UPDATE pq_jobs j SET status = 'done', updated_at = :now, lease_expires_at = NULL"
-    "   FROM a WHERE j.id = a.id AND j.token = a.token AND j.status <> 'done' RETURNING j.id)"
-    " SELECT a.id,"
-    "   CASE WHEN a.id IN (SELECT id FROM acked) THEN 'changed' WHEN j.id IS NULL THEN 'missing'"
+    "   FROM a WHERE j.id = a.id AND j.token = a.token AND j.status <> 'done'"
+    "   RETURNING j.id, j.token)"
+    " SELECT a.ord,"
+    "   CASE WHEN (a.id, a.token) IN (SELECT id, token FROM acked) THEN 'changed'"
+    "   WHEN j.id IS NULL THEN 'missing'"
     "   WHEN j.token IS DISTINCT FROM a.token THEN 'lost' ELSE 'already' END"
     " FROM a LEFT JOIN pq_jobs j ON j.id = a.id"
 )
@@ -558,6 +566,7 @@ class PostgresStore(PostgresPlans):
             conn = self._psycopg.connect(self.target.conninfo, autocommit=True, connect_timeout=10)
         except self._psycopg.Error as exc:
             raise self._connect_error(exc) from None
+        watch_for_end(conn)
         try:
             cur = conn.execute(session_setup(self))
             while cur.description is None and cur.nextset():
@@ -609,20 +618,36 @@ class PostgresStore(PostgresPlans):
             cur = conn.execute(translate(stmt.sql), stmt.params, prepare=None)
             return cur.fetchall() if cur.description is not None else []
 
+        depth = getattr(self._local, "depth", 0)
         try:
-            if op.single:
-                return drive(plan, execute)
-            conn.execute("BEGIN" if op.write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            if depth:
+                # Called while another plan runs on this connection (from take_back's
+                # decide): a transaction inside that one, undone alone if it fails.
+                begin, commit, undo = NESTED
+            elif op.single:
+                begin, commit, undo = None, None, ()
+            elif op.write:
+                begin, commit, undo = "BEGIN", "COMMIT", ("ROLLBACK",)
+            else:
+                begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                commit, undo = "COMMIT", ("ROLLBACK",)
+            if begin:
+                conn.execute(begin)
+            self._local.depth = depth + 1 if begin else depth  # inside a transaction
             try:
                 result = drive(plan, execute)
             except BaseException:
                 if not conn.broken and not conn.closed:
                     try:
-                        conn.execute("ROLLBACK")
+                        for statement in undo:
+                            conn.execute(statement)
                     except psycopg.Error:
                         pass
                 raise
-            conn.execute("COMMIT")
+            finally:
+                self._local.depth = depth
+            if commit:
+                conn.execute(commit)
             return result
         except psycopg.Error as exc:
             raise self._dropped(conn, exc) from None
@@ -678,20 +703,32 @@ def sound(conn: Any, listening: bool = False) -> bool:
     try:
         readable, _, _ = select.select([conn.fileno()], [], [], 0)
         if not readable:
-            return True
+            return not getattr(conn, "pq_ended", False)
         if not listening:
             return False
-        conn.pgconn.consume_input()  # notifications stay queued for the next read
-        with socket.socket(fileno=conn.fileno()) as sock:
-            try:
-                at_end = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-            except BlockingIOError:
-                at_end = False
-            finally:
-                sock.detach()  # the socket stays libpq's
+        for _ in range(3):  # an error message first, then the end of the connection
+            conn.pgconn.consume_input()  # notifications stay queued for the next read
+            conn.pgconn.is_busy()  # parses what came: a FATAL goes to `watch_for_end`
+            readable, _, _ = select.select([conn.fileno()], [], [], 0)
+            if not readable:
+                break
     except Exception:  # the socket or the connection is gone
         return False
-    return not at_end and conn.pgconn.status == 0  # CONNECTION_OK
+    # The server's FATAL comes a moment before the end of the connection: either says so.
+    return conn.pgconn.status == 0 and not getattr(conn, "pq_ended", False)  # CONNECTION_OK
+
+
+def watch_for_end(conn: Any) -> None:
+    """Note on the connection when the server says it is ending it (a FATAL message, as
+    pg_terminate_backend or a shutdown sends while the connection is idle), for `sound`."""
+    ref = weakref.ref(conn)
+
+    def noted(diag: Any) -> None:
+        held = ref()
+        if held is not None and diag.severity_nonlocalized in ("FATAL", "PANIC"):
+            held.pq_ended = True
+
+    conn.add_notice_handler(noted)
 
 
 def session_setup(store: PostgresPlans) -> str:
@@ -811,6 +848,7 @@ class AsyncPostgresStore(PostgresPlans):
             )
         except self._psycopg.Error as exc:
             raise from_postgres(exc, self.location) from None
+        watch_for_end(conn)
         try:
             cur = await conn.execute(session_setup(self))
             while cur.description is None and cur.nextset():

@@ -34,6 +34,7 @@ from pq_core.store.base import (
     Held,
     JobFilter,
     JobRow,
+    NewJob,
     Outcome,
     StoreStats,
     Verdict,
@@ -571,8 +572,8 @@ class SQLStore:
             parts.append("error_sig = :error AND status IN ('ready', 'dead')")
             args["error"] = where.error
         if where.search:
+            text = check_search(where.search)
             parts.append(self._search())
-            text = where.search
             args["pattern"] = (
                 "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             )
@@ -776,6 +777,32 @@ def outcome_of(token: str, row: tuple | None) -> Outcome:
     if current != token:
         return Outcome.LOST
     return Outcome.ALREADY if status in (Status.DONE, Status.DEAD, Status.READY) else Outcome.LOST
+
+
+def check_batch(jobs: Sequence[NewJob]) -> None:
+    """A batch of several jobs is what put_many makes: one queue, one set of options, no
+    dedup_key. Each backend stores such a batch its fastest way; both refuse any other."""
+    first = jobs[0]
+    if len(jobs) > 1 and any(
+        j.dedup_key is not None
+        or (j.queue, j.priority, j.max_attempts, j.delay)
+        != (first.queue, first.priority, first.max_attempts, first.delay)
+        for j in jobs
+    ):
+        raise InvalidValue("a batch put shares one queue and one set of options, and no dedup_key")
+
+
+def check_search(text: str) -> str:
+    """Search text both backends can look for: SQLite's LIKE ends a pattern at a NUL (so it
+    matched every job) and PostgreSQL's text cannot hold one; neither can send a lone
+    surrogate."""
+    if "\x00" in text:
+        raise InvalidValue(f"search text {text!r} holds a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidValue(f"search text {text!r} is not valid text (a lone surrogate)") from None
+    return text
 
 
 def check_status(status: str) -> str:

@@ -32,9 +32,26 @@ from pq_core.errors import (
 )
 from pq_core.model import EventKind, error_signature
 from pq_core.store.base import JobRow, NewJob, Outcome
-from pq_core.store.sql import CAPPED_LEASE, COLS, Op, Plan, SQLStore, Stmt, T, drive, outcome_of
+from pq_core.store.sql import (
+    CAPPED_LEASE,
+    COLS,
+    Op,
+    Plan,
+    SQLStore,
+    Stmt,
+    T,
+    check_batch,
+    drive,
+    outcome_of,
+)
 from pq_core.store.sql import write as write_op
 
+# A plan run inside another's transaction: begin, commit, undo.
+NESTED = (
+    "SAVEPOINT pq_nested",
+    "RELEASE pq_nested",
+    ("ROLLBACK TO pq_nested", "RELEASE pq_nested"),
+)
 APPLICATION_ID = 0x70710A01  # "pq" + format family; tells a pq store from any other SQLite file
 SCHEMA_VERSION = 2
 PAGE_SIZE = 1024
@@ -377,21 +394,35 @@ class SQLiteStore(SQLStore):
             raise StoreReadOnly(f"{self.location}: opened read-only; this change is refused")
         conn = self._conn
         now = self.clock()
-        begin = "BEGIN IMMEDIATE" if op.write else None if op.single else "BEGIN"
+        depth = getattr(self._local, "depth", 0)
+        if depth:
+            # Called while another plan runs on this connection (from take_back's decide): a
+            # transaction inside that one, undone alone if it fails.
+            begin, commit, undo = NESTED
+        elif op.write:
+            begin, commit, undo = "BEGIN IMMEDIATE", "COMMIT", ("ROLLBACK",)
+        elif op.single:
+            begin, commit, undo = None, None, ()
+        else:
+            begin, commit, undo = "BEGIN", "COMMIT", ("ROLLBACK",)
         try:
             if begin:
                 conn.execute(begin)
+            self._local.depth = depth + 1 if begin else depth  # inside a transaction
             try:
                 result = drive(plan, lambda stmt: _execute(conn, stmt, now))
-                if begin:
-                    conn.execute("COMMIT")
+                if commit:
+                    conn.execute(commit)
             except BaseException:
                 if conn.in_transaction:
                     try:
-                        conn.execute("ROLLBACK")
+                        for statement in undo:
+                            conn.execute(statement)
                     except sqlite3.Error:
                         pass  # SQLite may already have rolled back (e.g. on a full disk)
                 raise
+            finally:
+                self._local.depth = depth
         except sqlite3.Error as exc:
             raise from_sqlite(exc, self.location) from None
         return result
@@ -465,6 +496,7 @@ class SQLiteStore(SQLStore):
             " VALUES (:queue, :payload, :encoding, 'ready', :priority, :max_attempts,"
             " :now + :delay, :dedup_key, :now, :now)"
         )
+        check_batch(jobs)
         added: dict[str, int] = defaultdict(int)
         if all(job.dedup_key is None for job in jobs):
             if len(jobs) == 1:
@@ -540,7 +572,7 @@ class SQLiteStore(SQLStore):
             ((job_id, token),) = claims
             rows = yield Stmt(
                 "UPDATE pq_jobs SET status = 'done', updated_at = :now, lease_expires_at = NULL"
-                " WHERE id = :id AND token = :token AND status <> 'done' RETURNING id",
+                " WHERE id = :id AND token = :token AND status <> 'done' RETURNING id, token",
                 {"id": job_id, "token": token},
             )
         else:
@@ -555,19 +587,21 @@ class SQLiteStore(SQLStore):
                     "UPDATE pq_jobs SET status = 'done', updated_at = :now,"
                     " lease_expires_at = NULL"
                     " WHERE id IN (SELECT value FROM json_each(:ids)) AND token = :token"
-                    " AND status <> 'done' RETURNING id",
+                    " AND status <> 'done' RETURNING id, token",
                     {"ids": ids, "token": token},
                 )
-        changed = {r[0] for r in rows}
+        # By (id, token): a claim that names a job settled by another claim in the same call
+        # did not change it.
+        changed = {(r[0], r[1]) for r in rows}
         if len(changed) == len(claims):
             return [Outcome.CHANGED] * len(claims)
         now = yield Stmt(
             "SELECT id, status, token FROM pq_jobs WHERE id IN (SELECT value FROM json_each(:ids))",
-            {"ids": [c[0] for c in claims if c[0] not in changed]},
+            {"ids": [c[0] for c in claims if tuple(c) not in changed]},
         )
         state = {r[0]: (r[1], r[2]) for r in now}
         return [
-            Outcome.CHANGED if job_id in changed else outcome_of(token, state.get(job_id))
+            Outcome.CHANGED if (job_id, token) in changed else outcome_of(token, state.get(job_id))
             for job_id, token in claims
         ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,9 +23,16 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def spawn(role: str, db: str, stderr: Path | None = None, **options: object) -> subprocess.Popen:
-    """Start `roles.py ROLE DB --option value …` as a process of its own."""
-    argv = [sys.executable, str(ROLES), role, db]
+def spawn(
+    role: str,
+    db: str,
+    stderr: Path | None = None,
+    prefix: Sequence[str] = (),
+    **options: object,
+) -> subprocess.Popen:
+    """Start `roles.py ROLE DB --option value …` as a process of its own (under `prefix`, a
+    command that runs it, such as `unshare --pid --fork`)."""
+    argv = [*prefix, sys.executable, str(ROLES), role, db]
     for name, value in options.items():
         if value is not None:
             argv += [f"--{name.replace('_', '-')}", str(value)]
