@@ -200,6 +200,7 @@ def translate(sql: str) -> str:
         sql,
     )
     sql = sql.replace("%", "%%")
+    sql = sql.replace("CAST(:now / 60 AS INTEGER)", "CAST(floor(pq_now() / 60) AS BIGINT)")
     sql = re.sub(r"(?<![:\w]):now\b", "pq_now()", sql)
     sql = sql.replace("CAST(value AS REAL)", "CAST(value AS DOUBLE PRECISION)")
     return _PARAM.sub(r"%(\1)s", sql)

@@ -238,3 +238,6 @@ def claim(
     rows, outcomes = store.claim(queue, limit, lease, worker, token or new_token(), ack)
     assert outcomes == [Outcome.CHANGED] * len(ack)
     return rows
+
+
+EVERY_MINUTE = 10**6  # stats(): per-minute counts as far back as they go

@@ -13,7 +13,7 @@ import pytest
 
 from pq_core.store.base import Held, JobFilter, Outcome, Store, Verdict
 
-from .conftest import START, Backend, FakeClock, PostgresBackend, PostgresHome, job
+from .conftest import EVERY_MINUTE, START, Backend, FakeClock, PostgresBackend, PostgresHome, job
 
 MINUTE = int(START // 60)
 
@@ -56,7 +56,7 @@ class Script:
 
     def note(self, step: str, *outcomes: Any) -> None:
         store = self.store
-        stats = store.stats(MINUTE - 5)
+        stats = store.stats(EVERY_MINUTE)
         events = store.events(None, 100, 0)
         self.seen.append(
             (

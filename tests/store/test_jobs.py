@@ -10,14 +10,14 @@ import pytest
 from pq_core.errors import InvalidValue
 from pq_core.store.base import Held, JobFilter, JobRow, Outcome, Store, Verdict
 
-from .conftest import START, claim, job, new_token
+from .conftest import EVERY_MINUTE, START, claim, job, new_token
 
 WORKER = "host:1:1:boot:ns"
 
 
 def counts(store: Store) -> dict[tuple[str, str], int]:
     """The status counters, without the zeros."""
-    return {k: n for k, n in store.stats(0).counts.items() if n}
+    return {k: n for k, n in store.stats(EVERY_MINUTE).counts.items() if n}
 
 
 # -- insert ------------------------------------------------------------------------------------
@@ -367,7 +367,7 @@ def _settle(store: Store, how: str, job_id: int, token: str) -> Outcome:
 
 
 def _snapshot(store: Store) -> tuple[list[JobRow], dict, list]:
-    stats = store.stats(0)
+    stats = store.stats(EVERY_MINUTE)
     return (
         store.rows(JobFilter(), 100, 0, False, None),
         {k: n for k, n in stats.counts.items() if n},
@@ -429,7 +429,7 @@ def test_fail_to_ready_backs_off_records_the_error_and_counts_a_failure(
     assert (entry.kind, entry.actor, entry.at) == ("failed", "c-1", START + 2)
     assert entry.detail == "attempt 1/3: Boom: 17"
     minute = int((START + 2) // 60)
-    assert store.stats(0).per_minute == {("q", "failed", minute): 1}
+    assert store.stats(EVERY_MINUTE).per_minute == {("q", "failed", minute): 1}
     assert [(e.signature, e.count, e.dead) for e in store.errors(None, 10)] == [("Boom: #", 1, 0)]
     assert claim(store) == []  # backing off
     clock.advance(30)
@@ -486,5 +486,5 @@ def test_release_puts_a_held_claim_back_at_once_without_costing_an_attempt(
     assert (back.status, back.attempts, back.available_at, back.lease_expires_at) == (
         "ready", 0, START + 4, None,
     )  # fmt: skip
-    assert store.stats(0).per_minute == {}  # not a failure
+    assert store.stats(EVERY_MINUTE).per_minute == {}  # not a failure
     assert claim(store)[0].attempts == 1

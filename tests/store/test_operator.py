@@ -9,16 +9,16 @@ import pytest
 from pq_core.errors import ItemNotFound
 from pq_core.store.base import JobFilter, Store
 
-from .conftest import START, Backend, claim, job
+from .conftest import EVERY_MINUTE, START, Backend, claim, job
 
 
 def counts(store: Store) -> dict[tuple[str, str], int]:
-    return {k: n for k, n in store.stats(0).counts.items() if n}
+    return {k: n for k, n in store.stats(EVERY_MINUTE).counts.items() if n}
 
 
 def everything(store: Store) -> tuple:
     """All a refused call could have touched."""
-    stats = store.stats(0)
+    stats = store.stats(EVERY_MINUTE)
     return (
         store.rows(JobFilter(), 1000, 0, False, None),
         {k: n for k, n in stats.counts.items() if n},
@@ -274,7 +274,7 @@ def test_set_status_forces_one_jobs_status_and_records_it(store: Store, clock) -
     assert kinds == [("set ready", "op", [a]), ("set in_progress", "op", [a]),
                      ("set done", "op", [a])]  # fmt: skip
     done_minute = int(START // 60)
-    assert store.stats(0).per_minute == {("q", "done", done_minute): 1}
+    assert store.stats(EVERY_MINUTE).per_minute == {("q", "done", done_minute): 1}
 
 
 def test_set_status_of_a_held_job_to_in_progress_keeps_its_claim(store: Store) -> None:
@@ -300,7 +300,7 @@ def test_pause_and_resume_say_whether_they_changed_anything_and_are_recorded(
     assert store.set_paused("q", True, "op") is True
     assert store.set_paused("q", True, "op") is False
     assert store.is_paused("q") is True and store.is_paused("other") is False
-    assert store.stats(0).paused == frozenset({"q"})
+    assert store.stats(EVERY_MINUTE).paused == frozenset({"q"})
     assert store.set_paused("q", False, "op") is True
     assert store.is_paused("q") is False
     assert [(e.kind, e.queue, e.actor) for e in store.events(None, 10, 0)] == [

@@ -9,20 +9,20 @@ import pytest
 from pq_core.errors import InvalidValue
 from pq_core.store.base import JobFilter, Store
 
-from .conftest import START, Backend, claim, job
+from .conftest import EVERY_MINUTE, START, Backend, claim, job
 
 MINUTE = int(START // 60)
 
 
 def counts(store: Store) -> dict[tuple[str, str], int]:
-    return {k: n for k, n in store.stats(0).counts.items() if n}
+    return {k: n for k, n in store.stats(EVERY_MINUTE).counts.items() if n}
 
 
 # -- stats -------------------------------------------------------------------------------------
 
 
 def test_stats_counters_follow_every_change(store: Store, clock) -> None:
-    assert store.stats(0).counts == {} or counts(store) == {}
+    assert store.stats(EVERY_MINUTE).counts == {} or counts(store) == {}
     store.insert([job(str(i)) for i in range(6)])
     assert counts(store) == {("q", "ready"): 6}
     a, b, c, d = claim(store, limit=4)
@@ -49,14 +49,14 @@ def test_stats_count_scheduled_jobs_and_the_oldest_ready_one(store: Store, clock
     clock.advance(5)
     store.insert([job("later", delay=60), job("later too", delay=60)])
     store.insert([job("x", "other")])
-    stats = store.stats(0)
+    stats = store.stats(EVERY_MINUTE)
     assert stats.now == START + 5
     assert stats.scheduled == {"q": 2, "other": 0}
     assert stats.oldest_ready == {"q": START, "other": START + 5}
     clock.advance(60)
-    assert store.stats(0).scheduled == {"q": 0, "other": 0}  # due now: plain ready jobs
+    assert store.stats(EVERY_MINUTE).scheduled == {"q": 0, "other": 0}  # due now: plain ready jobs
     claim(store, limit=3)
-    stats = store.stats(0)
+    stats = store.stats(EVERY_MINUTE)
     assert (stats.scheduled, stats.oldest_ready) == ({"other": 0}, {"other": START + 5})
 
 
@@ -64,7 +64,7 @@ def test_a_job_failing_into_back_off_is_scheduled(store: Store) -> None:
     store.insert([job("x")])
     [row] = claim(store)
     store.fail(row.id, row.token, "ready", 30, "e", "e", "c")  # type: ignore[arg-type]
-    assert store.stats(0).scheduled == {"q": 1}
+    assert store.stats(EVERY_MINUTE).scheduled == {"q": 1}
     assert store.count(JobFilter(scheduled=True)) == 1
 
 
@@ -77,18 +77,18 @@ def test_stats_count_completions_and_failures_per_minute(store: Store, clock) ->
     store.complete([(a.id, a.token)])  # type: ignore[list-item]
     store.fail(b.id, b.token, "ready", 0, "e", "e", "c")  # type: ignore[arg-type]
     store.fail(c.id, c.token, "dead", 0, "e", "e", "c")  # type: ignore[arg-type]
-    assert store.stats(0).per_minute == {
+    assert store.stats(EVERY_MINUTE).per_minute == {
         ("q", "done", MINUTE): 2,
         ("q", "done", MINUTE + 1): 1,
         ("q", "failed", MINUTE + 1): 2,
     }
-    assert store.stats(MINUTE + 1).per_minute == {  # only the minutes asked for
+    assert store.stats(0).per_minute == {  # only the minutes asked for: this one
         ("q", "done", MINUTE + 1): 1,
         ("q", "failed", MINUTE + 1): 2,
     }
     clock.advance(10)
     store.purge("q", "done", 0, 100, "op")  # completions stay counted once the jobs are gone
-    assert store.stats(0).per_minute[("q", "done", MINUTE)] == 2
+    assert store.stats(EVERY_MINUTE).per_minute[("q", "done", MINUTE)] == 2
 
 
 def test_a_job_done_twice_counts_twice(store: Store) -> None:
@@ -98,7 +98,7 @@ def test_a_job_done_twice_counts_twice(store: Store) -> None:
     store.requeue([row.id], False, "op", None)
     [again] = claim(store)
     store.complete([(again.id, again.token)])  # type: ignore[list-item]
-    assert store.stats(0).per_minute == {("q", "done", MINUTE): 2}
+    assert store.stats(EVERY_MINUTE).per_minute == {("q", "done", MINUTE): 2}
 
 
 # -- count -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import time
 
 from pq_core.store.base import Held, Outcome, Store, Verdict
 
-from .conftest import START, Backend, claim, job
+from .conftest import EVERY_MINUTE, START, Backend, claim, job
 
 ALIVE, GONE = "host:1:1:boot:ns", "host:2:2:boot:ns"
 
@@ -117,8 +117,11 @@ def test_take_back_applies_each_verdict_records_it_and_counts_a_failure(
     [event] = [e for e in store.history(held[0].id) if e.kind == "requeue"]
     assert event.detail == "requeued 2 job(s): lease expired"
     minute = int((START + 10) // 60)
-    assert store.stats(0).per_minute == {("q", "failed", minute): 3, ("other", "failed", minute): 1}
-    counts = {k: n for k, n in store.stats(0).counts.items() if n}
+    assert store.stats(EVERY_MINUTE).per_minute == {
+        ("q", "failed", minute): 3,
+        ("other", "failed", minute): 1,
+    }
+    counts = {k: n for k, n in store.stats(EVERY_MINUTE).counts.items() if n}
     assert counts == {("q", "ready"): 2, ("q", "dead"): 1, ("other", "ready"): 1}
     sigs = {(e.signature, e.count, e.dead) for e in store.errors(None, 10)}
     assert sigs == {
@@ -134,7 +137,7 @@ def test_jobs_decide_leaves_out_stay_as_they_are(store: Store, clock) -> None:
     store.take_back([], lambda hs: [Verdict(h, "ready", "x") for h in hs if h.id == b.id], "m")
     assert store.row(a.id).status == "in_progress"  # type: ignore[union-attr]
     assert store.row(b.id).status == "ready"  # type: ignore[union-attr]
-    assert store.stats(0).per_minute == {("q", "failed", int((START + 10) // 60)): 1}
+    assert store.stats(EVERY_MINUTE).per_minute == {("q", "failed", int((START + 10) // 60)): 1}
 
 
 def test_a_job_its_consumer_settled_since_the_manager_looked_is_left_alone(store: Store) -> None:
@@ -148,7 +151,7 @@ def test_a_job_its_consumer_settled_since_the_manager_looked_is_left_alone(store
     assert asked == [[]]
     assert store.row(row.id).status == "done"  # type: ignore[union-attr]
     assert store.events(None, 10, 0) == []
-    assert [k for k in store.stats(0).per_minute if k[1] == "failed"] == []
+    assert [k for k in store.stats(EVERY_MINUTE).per_minute if k[1] == "failed"] == []
 
 
 def test_a_consumer_settling_while_take_back_decides_waits_and_then_settles_late(
@@ -197,5 +200,5 @@ def test_two_take_backs_at_once_never_take_one_job_twice(
     first = store.take_back([], decide, "m1")
     rival.join(30)
     assert len(first) == 6 and second == [[]]
-    assert store.stats(0).per_minute == {("q", "failed", int((START + 10) // 60)): 6}
+    assert store.stats(EVERY_MINUTE).per_minute == {("q", "failed", int((START + 10) // 60)): 6}
     assert [e.actor for e in store.events(None, 10, 0)] == ["m1"]

@@ -20,7 +20,7 @@ from pq_core.errors import (
 from pq_core.store.base import Held, JobFilter, Store, Verdict
 from pq_core.store.sql import Plan, Stmt, write
 
-from .conftest import Backend, PostgresBackend, claim, job
+from .conftest import EVERY_MINUTE, Backend, PostgresBackend, claim, job
 
 
 class Midway:
@@ -42,7 +42,7 @@ class Midway:
 
 
 def everything(store: Store) -> tuple:
-    stats = store.stats(0)
+    stats = store.stats(EVERY_MINUTE)
     return (
         store.rows(JobFilter(), 1000, 0, False, None),
         {k: n for k, n in stats.counts.items() if n},
@@ -110,7 +110,7 @@ def test_store_calls_made_inside_decide_belong_to_take_backs_transaction(
         assert store.requeue([dead], True, "op", None) == [dead]  # a plan of several statements
         store.register("w", "consumer", "q", "h", 1)  # one of a single statement
         assert store.row(dead).status == "ready"  # type: ignore[union-attr]
-        assert store.stats(0).counts[("q", "ready")] == 1  # reads see the changes so far
+        assert store.stats(EVERY_MINUTE).counts[("q", "ready")] == 1  # reads see the changes so far
         raise RuntimeError("decide failed")
 
     with pytest.raises(RuntimeError, match="decide failed"):

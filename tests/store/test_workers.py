@@ -6,7 +6,7 @@ import time
 
 from pq_core.store.base import Store, WorkerRow
 
-from .conftest import START, Backend, claim, job
+from .conftest import EVERY_MINUTE, START, Backend, claim, job
 
 W = "host:7:7:boot:ns"
 
@@ -156,14 +156,14 @@ def test_maintain_prunes_per_minute_counters_older_than_a_day_and_keeps_the_rest
     [c] = claim(store)
     store.complete([(c.id, c.token)])  # type: ignore[list-item]
     store.maintain(86400 * 30, 3600)
-    per_minute = store.stats(0).per_minute  # 1440 minutes ago: kept
+    per_minute = store.stats(EVERY_MINUTE).per_minute  # 1440 minutes ago: kept
     assert per_minute == {
         ("q", "done", minute): 1, ("q", "failed", minute): 1, ("q", "done", minute + 1440): 1,
     }  # fmt: skip
     clock.advance(60)
     store.maintain(86400 * 30, 3600)
-    assert store.stats(0).per_minute == {("q", "done", minute + 1440): 1}
-    counts = {k: n for k, n in store.stats(0).counts.items() if n}
+    assert store.stats(EVERY_MINUTE).per_minute == {("q", "done", minute + 1440): 1}
+    counts = {k: n for k, n in store.stats(EVERY_MINUTE).counts.items() if n}
     assert counts == {("q", "done"): 2, ("q", "ready"): 1}
     assert store.check() == []
 
@@ -178,7 +178,7 @@ def test_maintain_folds_the_counters_of_connections_that_are_gone(
         writer.insert([job("y", "other")])
         writer.close()
     store.insert([job("z")])
-    before = store.stats(0).counts
+    before = store.stats(EVERY_MINUTE).counts
 
     def shards() -> int:
         return backend.sql("SELECT count(DISTINCT shard) FROM pq_counters")[0][0]
@@ -190,7 +190,7 @@ def test_maintain_folds_the_counters_of_connections_that_are_gone(
         time.sleep(0.02)
         store.maintain(86400, 3600)
     assert shards() == 1 + backend.postgres  # folded into one, and the store's own
-    assert store.stats(0).counts == before == {("q", "ready"): 4, ("other", "ready"): 3}
+    assert store.stats(EVERY_MINUTE).counts == before == {("q", "ready"): 4, ("other", "ready"): 3}
     assert store.check() == []
 
 
