@@ -1,5 +1,6 @@
-"""The activity log: what the manager and operators did (requeues, dead-letters, purges,
-deletes), who did it and when, newest first."""
+"""The activity log: what the manager, consumers and operators did (failures, requeues,
+dead-letters, purges, deletes), who did it and when, newest first. A failure shows the line of
+its error that says what happened (a traceback's last line), not its first."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from pq_tui.display import ago, inert
+from pq_tui.display import ago, event_line, inert
 from pq_tui.snapshot import Snapshot
 
 KIND_STYLE = {
@@ -35,6 +36,6 @@ class ActivityLog(Static):
                 Text(ago(event.at, snapshot.taken_at), style="dim"),
                 Text(event.kind, style=KIND_STYLE.get(event.kind, "")),
                 inert(event.actor, limit=28),
-                inert(event.detail, limit=200),
+                inert(event_line(event.detail), limit=200),
             )
         self.update(table)
