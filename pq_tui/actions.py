@@ -93,8 +93,11 @@ DASHBOARD: tuple[Action, ...] = (
     Action("g", "jump(True)", "", "First row",
            "first row (in the jobs table the cursor then follows the newest job)", "move"),
     Action("G", "jump(False)", "", "Last row", "last row", "move"),
-    Action("tab", "app.focus_next", "", "",
-           "next panel: jobs, activity, workers (← → scroll the jobs sideways)", "move"),
+    Action("h", "sideways(-1)", "", "", "scroll the jobs table left (also ←)", "move",
+           shown_as="h  ←"),
+    Action("l", "sideways(1)", "", "", "scroll the jobs table right, to the columns past the "
+           "edge (also →)", "move", shown_as="l  →"),
+    Action("tab", "app.focus_next", "", "", "next panel: jobs, activity, workers", "move"),
     Action("shift+tab", "app.focus_previous", "", "", "previous panel", "move"),
     # jobs
     Action("enter", "open_job", "", "Open job",  # the footer would show the table's enter

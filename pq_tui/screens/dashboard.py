@@ -48,6 +48,7 @@ STATUS_KEYS: dict[str, Status | None] = {
 EDGE = 3  # rows from either end of the window at which the window moves on
 SHORT = 28  # terminals with fewer rows start zoomed: the jobs table alone
 LOW = 34  # terminals with fewer rows get lower bottom panels
+NARROW = 100  # terminals with fewer columns get the summary in two lines (its table won't fit)
 WRITES = actions.writes(actions.DASHBOARD)
 
 
@@ -129,7 +130,7 @@ class DashboardScreen(Screen[None]):
         if zoomed and bottom.has_focus_within:
             self.table.focus()
         summary = self.query_one(Summary)
-        summary.compact = zoomed
+        summary.compact = zoomed or self.app.size.width < NARROW
         if self.snapshot is not None:
             summary.show(self.snapshot)
 
@@ -407,6 +408,12 @@ class DashboardScreen(Screen[None]):
             self.table.action_cursor_down()
         else:
             self.table.action_cursor_up()
+
+    def action_sideways(self, step: int) -> None:
+        if step > 0:
+            self.table.action_scroll_right()
+        else:
+            self.table.action_scroll_left()
 
     def action_half_page(self, direction: int) -> None:
         focused: Widget | None = self.focused

@@ -70,6 +70,7 @@ class DetailScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one(Footer).compact = self.app.size.width < 120
         self._show()
         self.query_one("#detail").focus()
         if self.pq.refresh_every > 0:
@@ -135,6 +136,9 @@ class DetailScreen(Screen[None]):
             status = Text("no longer in the store", style="bold red")
         elif item.status == Status.READY and item.available_at.timestamp() > now:
             status.append(f" · scheduled, runs {_until(item.available_at, now)}", style="dim")
+        available = Text("")
+        if item.status == Status.READY:  # for other statuses it says nothing
+            available = Text(f"{utc(item.available_at)} ({_until(item.available_at, now)})")
         lease = Text("")
         if item.status == Status.IN_PROGRESS and item.lease_expires_at is not None:
             lease = Text(f"{utc(item.lease_expires_at)} ({_until(item.lease_expires_at, now)})")
@@ -145,7 +149,7 @@ class DetailScreen(Screen[None]):
             ("attempts", Text(f"{item.attempts} of {item.max_attempts}")),
             ("created", Text(f"{utc(item.created_at)} ({ago(item.created_at, now)})")),
             ("changed", Text(f"{utc(item.updated_at)} ({ago(item.updated_at, now)})")),
-            ("available", Text(f"{utc(item.available_at)} ({_until(item.available_at, now)})")),
+            ("available", available),
             ("lease until", lease),
             ("worker", inert(item.worker or "")),
             ("dedup key", inert(item.dedup_key or "")),

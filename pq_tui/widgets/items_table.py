@@ -143,7 +143,9 @@ class ItemsTable(DataTable):
         self._shown = (rows, marks, follow_top)
         self._fitted_width = self.size.width
         budget = self._budget(rows)
+        self._set_widths(budget)
         keep_id = self.highlighted_id
+        sideways = self.scroll_x  # a rebuild or a width change must not scroll back left
         old_index = self.cursor_row
         on_screen = old_index - round(self.scroll_y)
         # At the top, the view stays at the top: new jobs show up above the cursor's job.
@@ -175,6 +177,8 @@ class ItemsTable(DataTable):
         if [r.key.value for r in self.ordered_rows] != order:
             position = {job_id: n for n, job_id in enumerate(order)}
             self.sort("id", key=lambda cell: position[cell.plain])
+        if sideways:
+            self.call_after_refresh(self.scroll_to, x=sideways, animate=False, immediate=True)
         if not rows:
             self.placed_row = 0
             return
@@ -195,6 +199,22 @@ class ItemsTable(DataTable):
         if new_index != old_index and hold:
             self.call_after_refresh(self._hold_on_screen, new_index, on_screen)
         self.placed_row = new_index
+
+    def _set_widths(self, budget: dict[int, int]) -> None:
+        """Give the error and payload columns their widths. They are set, not left to the
+        cells: DataTable only ever widens a column to fit its cells, and a budget shrinks
+        when a longer error arrives."""
+        columns = self.ordered_columns
+        changed = False
+        for index, width in budget.items():
+            column = columns[index]
+            if column.auto_width or column.width != width:
+                column.auto_width, column.width = False, width
+                changed = True
+        if changed:
+            self._require_update_dimensions = True
+            self._clear_caches()
+            self.refresh()
 
     def _hold_on_screen(self, index: int, on_screen: int) -> None:
         self.scroll_to(y=max(index - on_screen, 0), animate=False, immediate=True)

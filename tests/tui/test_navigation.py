@@ -202,6 +202,13 @@ async def test_at_80x24_ten_job_rows_show_and_the_error_column_is_on_screen(stor
         before = [c for c in columns[: [c.key.value for c in columns].index("error")]]
         error_x = sum(c.get_render_width(table) for c in before)
         assert error_x < 80 - 20
+        await press(pilot, "l", "l", "l")  # the columns past the edge are reachable
+        assert table.scroll_x == 3
+        app.dashboard.request_refresh()
+        await settle(pilot)
+        assert table.scroll_x == 3  # and a refresh does not scroll back
+        await press(pilot, "h")
+        assert table.scroll_x == 2
 
 
 async def test_the_error_gets_its_room_before_the_payload(store, make_app, inspect):
