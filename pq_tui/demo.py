@@ -246,7 +246,7 @@ def producer(path: str, parent: int) -> None:
     # An incident to repair from the first minute: one job of each kind that can never work.
     # And tomorrow morning's digest, waiting for its time.
     for name in QUEUES:
-        queues[name].put(_payload(rng, name, 0, True), max_attempts=3)
+        queues[name].put(_payload(rng, name, 0, True), max_attempts=3, priority=9)
     emails.put(_payload(rng, "emails", 0, False) | {"template": "digest"}, delay="16h")
     n = 0
     while running.is_set():

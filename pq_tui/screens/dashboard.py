@@ -167,7 +167,8 @@ class DashboardScreen(Screen[None]):
             held, self._held = self._held, None
             if held.view == self.view:
                 self._apply(held)
-            self.request_refresh()
+        if self.snapshot is not None:
+            self.request_refresh()  # whatever was done meanwhile (a job deleted in its detail)
 
     def _apply(self, snapshot: Snapshot) -> None:
         self.store_error = None

@@ -84,6 +84,9 @@ def make_app() -> Callable[..., PqApp]:
     """Build the App over a store as `pq-tui` would, with the fixed clock."""
 
     def make(path: str, *, read_only: bool = False, scope: str | None = None, **kw) -> PqApp:
+        # No periodic refresh unless a test asks: a test refreshes when it changed the store,
+        # and an idle app is what Pilot waits for after every key.
+        kw.setdefault("refresh_every", 0)
         q = pq_core.open(path, queue=scope or "default", read_only=read_only, clock=lambda: T0)
         return PqApp(
             q,

@@ -54,7 +54,9 @@ def clock() -> Clock:
 def app_at(clock):
     def make(path: str, *, read_only: bool = False) -> PqApp:
         q = pq_core.open(path, read_only=read_only, clock=clock)
-        return PqApp(q, clock, source="jobs.sqlite", actor=ACTOR, read_only=read_only)
+        return PqApp(
+            q, clock, source="jobs.sqlite", actor=ACTOR, read_only=read_only, refresh_every=0
+        )
 
     return make
 
