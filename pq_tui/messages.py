@@ -28,13 +28,17 @@ class RefreshFailed(Message):
 
 class JobRead(Message):
     """One job, read in full with its history (to open it, or to keep an open one live).
-    `item` is None when the job no longer exists; `error` says why a read failed."""
+    `item` is None when the read failed: `missing` when the job no longer exists, else the
+    store could not answer; `error` says which, in words."""
 
-    def __init__(self, job_id: int, item: Item | None, error: str = "") -> None:
+    def __init__(
+        self, job_id: int, item: Item | None, error: str = "", *, missing: bool = False
+    ) -> None:
         super().__init__()
         self.job_id = job_id
         self.item = item
         self.error = error
+        self.missing = missing
 
 
 class ActionDone(Message):

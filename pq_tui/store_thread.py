@@ -146,9 +146,11 @@ class StoreThread(threading.Thread):
             try:
                 return JobRead(job_id, queue.item(job_id))
             except ItemNotFound:
-                return JobRead(job_id, None, f"job {job_id} no longer exists")
+                return JobRead(job_id, None, f"job {job_id} no longer exists", missing=True)
             except QueueError as exc:
                 return JobRead(job_id, None, str(exc))
+            except Exception as exc:  # answered all the same: the screen waits for an answer
+                return JobRead(job_id, None, f"unexpected error: {exc!r}")
 
         self.submit(read, reply_to)
 
@@ -172,6 +174,9 @@ class StoreThread(threading.Thread):
             n = queue.purge(older_than or 0, status, queue=self.scope, dry_run=True)
         except QueueError as exc:
             reply_to.post_message(PurgeCounted(status, older_than, None, str(exc)))
+        except Exception as exc:  # the dialog waits for an answer: give it one
+            error = f"unexpected error: {exc!r}"
+            reply_to.post_message(PurgeCounted(status, older_than, None, error))
         else:
             reply_to.post_message(PurgeCounted(status, older_than, n))
 

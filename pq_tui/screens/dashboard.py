@@ -371,6 +371,7 @@ class DashboardScreen(Screen[None]):
     def _resort(self) -> None:
         self._show_rows()
         self._show_titles()
+        self._update_keys()  # another job may be under the cursor now
 
     def action_zoom(self) -> None:
         self.zoom_choice = not self.zoomed
@@ -520,7 +521,8 @@ class DashboardScreen(Screen[None]):
     def on_job_read(self, message: JobRead) -> None:
         if message.item is None:
             self.notify(message.error, severity="error", markup=False)
-            self.request_refresh()
+            if message.missing:
+                self.request_refresh()
         elif not self.covered:
             self.app.push_screen(DetailScreen(message.item))
 

@@ -50,6 +50,7 @@ class DetailScreen(Screen[None]):
         super().__init__(id="detail-screen")
         self.item = item
         self.gone = ""  # why the job can no longer be read ("" while it can)
+        self.store_error = ""  # why the last read failed, when the job may well still be there
         self.reads = 0  # answers applied (tests wait on it)
         self._reading = False
         self._shown_payload: object = None
@@ -84,11 +85,14 @@ class DetailScreen(Screen[None]):
 
     def on_job_read(self, message: JobRead) -> None:
         self._reading = False
+        self.store_error = ""
         if message.item is not None:
             self.item = message.item
             self.gone = ""
-        else:
+        elif message.missing:
             self.gone = message.error
+        else:
+            self.store_error = message.error  # shown; the job as last read stays
         self.reads += 1
         self._show()
         self.refresh_bindings()
@@ -104,9 +108,12 @@ class DetailScreen(Screen[None]):
         else:
             title.append(STATUS_LABEL[item.status], style=STATUS_STYLE[item.status])
         box.border_title = title
-        box.border_subtitle = (
-            Text(self.gone, style="red") if self.gone else "↑↓ pgup pgdn scroll · esc back"
-        )
+        trouble = self.gone or self.store_error
+        subtitle = Text("↑↓ pgup pgdn scroll · esc back")
+        if trouble:
+            subtitle = inert(trouble, limit=100)
+            subtitle.stylize("red")
+        box.border_subtitle = subtitle
         self.query_one("#fields", Static).update(self._fields(now))
         has_error = bool(item.last_error)
         self.query_one("#error-heading").display = has_error
@@ -204,7 +211,8 @@ class DetailScreen(Screen[None]):
         if message.kind == "delete" and not message.failed:
             self.dismiss(None)  # nothing left to show
             return
-        self.reread()
+        if message.kind:
+            self.reread()  # show what the change did at once
 
     def action_copy(self, what: str) -> None:
         item = self.item

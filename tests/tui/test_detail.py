@@ -166,3 +166,37 @@ async def test_the_detail_footer_shows_only_keys_that_work_there(store, app_at, 
                 assert key not in detail.active_bindings
             await press(pilot, "escape")
             assert app.screen is app.dashboard
+
+
+class FlakyQueue:
+    """A queue whose job reads can be made to fail as a driver error pq_core did not wrap."""
+
+    def __init__(self, queue: pq_core.Queue) -> None:
+        self._queue = queue
+        self.broken = False
+
+    def item(self, item_id: int):
+        if self.broken:
+            raise RuntimeError("disk I/O error")
+        return self._queue.item(item_id)
+
+    def __getattr__(self, name):
+        return getattr(self._queue, name)
+
+
+async def test_a_read_that_fails_keeps_the_job_shown_and_says_why(store, clock):
+    raw = pq_core.open(store, clock=clock)
+    job = traceback_job(raw)
+    queue = FlakyQueue(raw)
+    app = PqApp(queue, clock, source="jobs.sqlite", refresh_every=0)  # type: ignore[arg-type]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        detail = await open_job(pilot, app, job.id)
+        queue.broken = True
+        await reread(pilot, detail)
+        assert not detail.gone and "disk I/O error" in detail.store_error
+        assert detail.item.id == job.id and "PIL" in plain(detail.query_one("#error"))
+        assert detail.check_action("requeue", ()) is True
+        queue.broken = False
+        await reread(pilot, detail)  # one answer per read: it reads again when asked
+        assert detail.store_error == ""
