@@ -227,7 +227,7 @@ def sort_key(item: Item, column: str) -> Any:
     elif column == "age":
         value = -item.created_at.timestamp()  # older is more
     elif column == "tries":
-        value = (item.attempts, item.max_attempts)
+        value = (item.attempts, -item.max_attempts)  # then the closest to running out
     elif column == "priority":
         value = item.priority
     elif column == "queue":
