@@ -23,6 +23,7 @@ from pq_tui.display import (
     STATUS_LABEL,
     STATUS_STYLE,
     ago,
+    event_line,
     inert,
     payload_kind,
     payload_text,
@@ -176,7 +177,10 @@ class DetailScreen(Screen[None]):
         table.add_column(ratio=1)
         for event in self.item.history:
             table.add_row(
-                utc(event.at), event.kind, inert(event.actor, limit=30), inert(event.detail)
+                utc(event.at),
+                event.kind,
+                inert(event.actor, limit=30),
+                inert(event_line(event.detail)),  # the whole error is shown above
             )
         return table
 
