@@ -125,6 +125,7 @@ def summary(values: list[float]) -> dict[str, float]:
 
 async def measure(path: str, scope: str | None, rounds: int) -> dict[str, object]:
     from pq_tui.app import PqApp
+    from pq_tui.screens.dashboard import DashboardScreen
     from pq_tui.screens.detail import DetailScreen
     from pq_tui.screens.purge import PurgeScreen
 
@@ -133,11 +134,11 @@ async def measure(path: str, scope: str | None, rounds: int) -> dict[str, object
     app = PqApp(queue, time.time, scope=scope, source=path, refresh_every=1.0)
     store_work: dict[str, list[float]] = {}
     keys: dict[str, list[float]] = {}
-    original_apply = app._apply
+    original_apply = DashboardScreen._apply
 
     idle = False  # set while nothing but the refresh timer is running
 
-    def recording_apply(snapshot):  # type: ignore[no-untyped-def]
+    def recording_apply(screen, snapshot):  # type: ignore[no-untyped-def]
         name = snapshot.view.status.value if snapshot.view.status else "all"
         if idle:
             name = "all, idle (timer only)"
@@ -146,24 +147,25 @@ async def measure(path: str, scope: str | None, rounds: int) -> dict[str, object
         elif snapshot.view.offset:
             name = "deep window" if snapshot.view.offset > 10_000 else "next window"
         store_work.setdefault(name, []).append(snapshot.store_seconds)
-        original_apply(snapshot)
+        original_apply(screen, snapshot)
 
-    app._apply = recording_apply  # type: ignore[method-assign]
+    DashboardScreen._apply = recording_apply  # type: ignore[method-assign]
 
     def fresh() -> bool:
-        return app.snapshot is not None and app.snapshot.view == app.view
+        dash = app.dashboard
+        return dash.snapshot is not None and dash.snapshot.view == dash.view
 
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.refreshes >= 1)
+        await until(lambda: app.dashboard.refreshes >= 1)
         first_render = time.perf_counter() - started
         await pilot.pause()
-        rows_held = app.table.row_count
+        rows_held = app.dashboard.table.row_count
 
         async def key(name: str, done: Callable[[], object], label: str | None = None) -> None:
-            before = app.refreshes
+            before = app.dashboard.refreshes
             app.simulate_key(name)
             await asyncio.sleep(0)
-            took = await until(lambda: app.refreshes > before and done())
+            took = await until(lambda: app.dashboard.refreshes > before and done())
             keys.setdefault(label or name, []).append(took)
             await pilot.pause()
 
@@ -173,18 +175,18 @@ async def measure(path: str, scope: str | None, rounds: int) -> dict[str, object
             await key("s", fresh)
             await key("s", fresh)
             app.simulate_key("down")
-            took = await until(lambda: app.table.cursor_row >= 1)
+            took = await until(lambda: app.dashboard.table.cursor_row >= 1)
             keys.setdefault("down (cursor)", []).append(took)
             await pilot.pause()
             started_key = time.perf_counter()
             app.simulate_key("ctrl+end")  # the window's last row: the window moves on
-            await until(lambda: app.view.offset > 0)
+            await until(lambda: app.dashboard.view.offset > 0)
             await until(fresh)
             keys.setdefault("ctrl+end (next window)", []).append(time.perf_counter() - started_key)
             await pilot.pause()
-            await key("g", lambda: fresh() and app.view.offset == 0, "g (first job)")
-            await key("G", lambda: fresh() and app.view.offset > 0, "G (last job)")
-            await key("g", lambda: fresh() and app.view.offset == 0, "g (first job)")
+            await key("g", lambda: fresh() and app.dashboard.view.offset == 0, "g (first job)")
+            await key("G", lambda: fresh() and app.dashboard.view.offset > 0, "G (last job)")
+            await key("g", lambda: fresh() and app.dashboard.view.offset == 0, "g (first job)")
             app.simulate_key("enter")
             took = await until(lambda: isinstance(app.screen, DetailScreen))
             keys.setdefault("enter (job detail)", []).append(took)
@@ -207,16 +209,16 @@ async def measure(path: str, scope: str | None, rounds: int) -> dict[str, object
                 app.simulate_key(ch if ch.isalnum() else {"@": "at", " ": "space"}[ch])
             await pilot.pause()
             app.simulate_key("enter")
-            took = await until(lambda: bool(app.view.search) and fresh(), timeout=120)
+            took = await until(lambda: bool(app.dashboard.view.search) and fresh(), timeout=120)
             keys.setdefault(f"/ search {text!r}", []).append(took)
             app.simulate_key("escape")
-            await until(lambda: not app.view.search and fresh(), timeout=120)
+            await until(lambda: not app.dashboard.view.search and fresh(), timeout=120)
         # Idle refreshes of the default view, as the 1 s timer makes them.
         await asyncio.sleep(1.5)
         idle = True
         while len(store_work.get("all, idle (timer only)", [])) < rounds * 4:
             await asyncio.sleep(0.05)
-        rows_held = max(rows_held, app.table.row_count)
+        rows_held = max(rows_held, app.dashboard.table.row_count)
     return {
         "scope": scope or "every queue",
         "first_render_s": round(first_render, 3),

@@ -1,13 +1,21 @@
-"""`pq-tui DB [--queue NAME] [--read-only] [--refresh SECONDS]` and `pq-tui --demo`."""
+"""`pq-tui STORE [--queue NAME] [--read-only] [--refresh SECONDS]`, `pq-tui --demo` and
+`pq-tui --version`. STORE is a SQLite file or a postgresql:// URL."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
+from importlib import metadata
 
 import pq_core
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+# user:password@ in a URL, and password=… in a URL's query or a keyword connection string
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*):[^\s/]*@", re.IGNORECASE)
+_KEYWORD_PASSWORD = re.compile(r"(?P<head>password\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s&;]*)", re.I)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -15,7 +23,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="pq-tui",
         description="Watch and repair a pq job store from the terminal.",
     )
-    parser.add_argument("store", nargs="?", help="the store's SQLite file")
+    parser.add_argument("store", nargs="?", help="the store: a SQLite file, or a postgresql:// URL")
     parser.add_argument("--queue", help="show only this named queue (default: every queue)")
     parser.add_argument(
         "--read-only",
@@ -29,6 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="SECONDS",
         help="seconds between refreshes (default 1)",
     )
+    parser.add_argument("--version", action="version", version=f"pq-tui {_version()}")
     parser.add_argument(
         "--demo",
         action="store_true",
@@ -38,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.demo and args.store:
         parser.error("--demo takes no store: it makes its own")
     if not args.demo and not args.store:
-        parser.error("give a store file, or --demo")
+        parser.error("give a store (a SQLite file or a postgresql:// URL), or --demo")
     return args
 
 
@@ -52,13 +61,46 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _version() -> str:
+    try:
+        return metadata.version("pq")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def is_url(target: str) -> bool:
+    return target.lower().startswith(URL_SCHEMES)
+
+
+def redact(text: str) -> str:
+    """`text` with any password in it removed: `user:pw@` becomes `user@`, `password=pw`
+    becomes `password=***`. For every line pq-tui shows or prints about a store."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}@", text)
+    return _KEYWORD_PASSWORD.sub(lambda m: f"{m['head']}***", text)
+
+
+def store_name(queue: pq_core.Queue, target: str) -> str:
+    """How the dashboard names the store: the queue's own password-free location when this
+    pq_core has it, else the target with any password removed."""
+    location = getattr(queue, "location", None)
+    return redact(location if isinstance(location, str) and location else target)
+
+
 def open_store(path: str, queue: str | None, read_only: bool) -> pq_core.Queue:
-    """Open an existing store, or raise QueueError. The dashboard never creates one."""
+    """Open an existing store, or raise QueueError: a SQLite file, or a PostgreSQL database
+    named by a postgresql:// URL. The dashboard never creates a SQLite file."""
+    if is_url(path):
+        q = pq_core.open(path, queue=queue or "default", read_only=read_only, busy_timeout=2.0)
+        return _checked(q)
     if not os.path.exists(path):
         raise pq_core.StoreNotFound(f"{path}: no such store")
     if os.path.isfile(path) and os.path.getsize(path) == 0:
         raise pq_core.NotAStore(f"{path}: empty file, not a pq store")
     q = pq_core.open(path, queue=queue or "default", read_only=read_only, busy_timeout=2.0)
+    return _checked(q)
+
+
+def _checked(q: pq_core.Queue) -> pq_core.Queue:
     try:
         q.stats()  # reads the schema and counters now, so a bad store fails before any screen
     except BaseException:
@@ -93,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         q = open_store(args.store, args.queue, args.read_only)
     except pq_core.QueueError as exc:
-        print(f"pq-tui: {exc}", file=sys.stderr)
+        print(f"pq-tui: {redact(str(exc))}", file=sys.stderr)
         return 2
     from pq_tui.app import PqApp
 
@@ -101,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         q,
         time.time,
         scope=args.queue,
-        source=args.store,
+        source=store_name(q, args.store),
         read_only=args.read_only,
         refresh_every=args.refresh,
-        path=args.store if os.path.isfile(args.store) else None,
+        path=args.store if not is_url(args.store) and os.path.isfile(args.store) else None,
     )
     try:
         app.run()

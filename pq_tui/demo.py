@@ -1,8 +1,11 @@
 """`pq-tui --demo`: a throwaway store that a newcomer can watch move.
 
-The demo makes a store in a temporary folder and starts, each in its own process, a producer,
-consumers that sometimes fail a job and sometimes crash (they kill themselves with SIGKILL while
-holding a claim, as a real crash would), and a manager that takes crashed consumers' jobs back.
+The demo makes a store in a temporary folder and starts, each in its own process, a producer
+of emails, thumbnails, webhooks and reports (some of them delayed, a few "poison" jobs that
+fail every time and are dead within seconds, with the error each kind of job really meets),
+one consumer per queue that sometimes meets a passing failure and sometimes crashes (it kills
+itself with SIGKILL while holding a claim, as a real crash would), and a manager that takes
+crashed consumers' jobs back.
 A supervisor thread restarts crashed consumers. When the dashboard quits, every process is
 stopped and the folder is deleted.
 
@@ -24,24 +27,54 @@ from collections.abc import Callable
 
 import pq_core
 
-QUEUES = ("emails", "reports")
-CONSUMERS = (("emails", 2), ("reports", 1))  # (queue, how many)
+QUEUES = ("emails", "thumbnails", "webhooks", "reports")
+CONSUMERS = (("emails", 2), ("thumbnails", 1), ("webhooks", 1), ("reports", 1))
 LEASE = 15  # seconds; a crashed consumer's jobs come back sooner, by the manager's crash check
 SWEEP = 2.0  # manager interval, seconds
-CRASH = 0.03  # chance that a consumer dies holding the job it just claimed
-FAIL = 0.12  # chance that a job fails (back to ready with back-off, or dead at max attempts)
+CRASH = 0.02  # chance that a consumer dies holding the job it just claimed
+FLAKY = 0.08  # chance that a job meets a passing failure (a timeout: it retries, with back-off)
+POISON = 0.06  # share of jobs that fail every time (dead after max_attempts, within seconds)
 MAX_READY = 150  # the producer slows down above this many ready jobs
 
 PEOPLE = ("ada", "grace", "alan", "edsger", "barbara", "ken", "margaret", "dennis", "frances")
 TEMPLATES = ("welcome", "receipt", "password-reset", "digest", "invoice")
-ERRORS = (
-    "smtplib.SMTPServerDisconnected: Connection unexpectedly closed",
-    "TimeoutError: smtp.example.com:587 did not answer in 30s",
-    'Traceback (most recent call last):\n  File "render.py", line 12, in render\n'
-    "KeyError: 'first_name'",
-    "ValueError: amount must be in cents",
-    "\x1b[31mRenderError\x1b[0m: template [b]digest[/b] missing",  # shown inert
-)
+# (queue) → passing errors (the next attempt may work) and the error of a poison job
+FLAKY_ERRORS = {
+    "emails": (
+        "TimeoutError: smtp.mailgun.org:587 did not answer in 30s",
+        'Traceback (most recent call last):\n  File "/srv/app/mailer/send.py", line 41, in send\n'
+        "    smtp.send_message(message)\n"
+        "smtplib.SMTPServerDisconnected: Connection unexpectedly closed",
+    ),
+    "thumbnails": (
+        "OSError: [Errno 28] No space left on device: '/var/cache/thumbs/512'",
+        "MemoryError",
+    ),
+    "webhooks": (
+        "requests.exceptions.ConnectTimeout: HTTPSConnectionPool(host='hooks.acme-shop.com', "
+        "port=443): Max retries exceeded (connect timeout=10)",
+        "requests.exceptions.HTTPError: 503 Server Error: Service Unavailable",
+    ),
+    "reports": ("psycopg.errors.QueryCanceled: canceling statement due to statement timeout",),
+}
+POISON_ERRORS = {
+    "emails": "smtplib.SMTPRecipientsRefused: {'{to}': (550, b'5.1.1 mailbox unavailable')}",
+    "thumbnails": (
+        'Traceback (most recent call last):\n  File "/srv/app/thumbs/worker.py", line 88, in '
+        "make_thumbnail\n    image = Image.open(source)\n"
+        "PIL.UnidentifiedImageError: cannot identify image file '{to}'"
+    ),
+    "webhooks": "requests.exceptions.HTTPError: 410 Client Error: Gone for url: {to}",
+    "reports": (
+        'Traceback (most recent call last):\n  File "/srv/app/reports/render.py", line 12, in '
+        "render\nKeyError: 'region'"
+    ),
+}
+POISON_MARKS = {  # what in a payload makes its consumer fail every time
+    "emails": "@oldcorp.example",
+    "thumbnails": ".HEIC",
+    "webhooks": "legacy.partner-crm.example",
+}
 
 
 class Demo:
@@ -173,37 +206,77 @@ def _watch_parent(parent: int, stop: Callable[[], None]) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _payload(rng: random.Random, n: int) -> dict[str, object]:
-    person = rng.choice(PEOPLE)
-    return {"to": f"{person}@example.com", "template": rng.choice(TEMPLATES), "n": n}
+def _payload(rng: random.Random, queue: str, n: int, poison: bool) -> dict[str, object]:
+    """A job as each queue's producer would make it; a poison job carries what makes its
+    consumer fail every time (an address that is gone, an image it cannot read…)."""
+    if queue == "emails":
+        person = "j.doe@oldcorp.example" if poison else f"{rng.choice(PEOPLE)}@example.com"
+        job: dict[str, object] = {"to": person, "template": rng.choice(TEMPLATES)}
+    elif queue == "thumbnails":
+        kind = "HEIC" if poison else "jpg"
+        job = {"image": f"uploads/2025/01/IMG_{4000 + n % 9000}.{kind}", "sizes": [128, 512]}
+    elif queue == "webhooks":
+        host = "legacy.partner-crm.example/webhooks/v1" if poison else "hooks.acme-shop.com/pq"
+        job = {"url": f"https://{host}", "event": "order.paid", "order": 10_000 + n}
+    else:
+        job = {"report": "daily", "format": "pdf"}
+        if not poison:
+            job["region"] = rng.choice(("eu", "us", "apac"))
+    return job
+
+
+def _poison(queue: str, payload: object) -> str | None:
+    """What a consumer of `queue` can never get past in `payload`, or None."""
+    if not isinstance(payload, dict):
+        return None
+    if queue == "reports":
+        return None if "region" in payload else "region"
+    target = str(payload.get("to") or payload.get("image") or payload.get("url") or "")
+    return target if POISON_MARKS[queue] in target else None
 
 
 def producer(path: str, parent: int) -> None:
-    q = pq_core.open(path, queue="emails")
-    reports = pq_core.open(path, queue="reports")
+    queues = {name: pq_core.open(path, queue=name) for name in QUEUES}
+    emails = queues["emails"]
     rng = random.Random()
     running = threading.Event()
     running.set()
     _watch_parent(parent, running.clear)
     signal.signal(signal.SIGTERM, lambda *_: running.clear())
+    # An incident to repair from the first minute: one job of each kind that can never work.
+    # And tomorrow morning's digest, waiting for its time.
+    for name in QUEUES:
+        queues[name].put(_payload(rng, name, 0, True), max_attempts=3, priority=9)
+    emails.put(_payload(rng, "emails", 0, False) | {"template": "digest"}, delay="16h")
     n = 0
     while running.is_set():
-        ready = q.stats().counts[pq_core.Status.READY]
+        ready = emails.stats().counts[pq_core.Status.READY]
         pause = 0.6 if ready < MAX_READY else 2.0
         burst = rng.choice((1, 1, 1, 2, 3, 6)) if ready < MAX_READY else 1
-        jobs = [_payload(rng, n + i) for i in range(burst)]
+        jobs = [_payload(rng, "emails", n + i, rng.random() < POISON) for i in range(burst)]
         n += burst
-        q.put_many(jobs, priority=rng.choice((0, 0, 0, 5)), max_attempts=3)
-        if rng.random() < 0.15:
-            region = rng.choice(("north", "south", "east", "west"))
-            reports.put(
-                f"daily-report region={region} format=pdf",
-                dedup_key=f"report-{region}",  # one pending report per region at a time
+        emails.put_many(jobs, priority=rng.choice((0, 0, 0, 5)), max_attempts=3)
+        for name, chance in (("thumbnails", 0.5), ("webhooks", 0.6)):
+            if rng.random() < chance:
+                queues[name].put(_payload(rng, name, n, rng.random() < POISON), max_attempts=3)
+        if rng.random() < 0.1:
+            # a digest for later: shown as scheduled until its time comes
+            later = rng.choice((45, 120, 600, 3600))
+            emails.put(_payload(rng, "emails", n, False) | {"template": "digest"}, delay=later)
+        if rng.random() < 0.12:
+            report = _payload(rng, "reports", n, rng.random() < POISON)
+            queues["reports"].put(
+                report,
+                dedup_key=f"report-{report.get('region', 'all')}",  # one pending per region
                 priority=rng.choice((0, 9)),
+                delay=rng.choice((0, 0, 30)),
             )
         time.sleep(pause * rng.uniform(0.5, 1.5))
-    q.close()
-    reports.close()
+    for q in queues.values():
+        q.close()
+
+
+WORK_SECONDS = {"emails": (0.1, 0.6), "thumbnails": (0.3, 1.5), "webhooks": (0.1, 0.4)}
 
 
 def consumer(path: str, queue: str, parent: int) -> None:
@@ -214,9 +287,12 @@ def consumer(path: str, queue: str, parent: int) -> None:
     for item in q.consume():
         if rng.random() < CRASH:
             os.kill(os.getpid(), signal.SIGKILL)  # a crash, holding the claim
-        time.sleep(rng.uniform(0.2, 1.2) if queue == "emails" else rng.uniform(1.0, 3.0))
-        if rng.random() < FAIL:
-            q.fail(item, error=rng.choice(ERRORS))
+        time.sleep(rng.uniform(*WORK_SECONDS.get(queue, (1.0, 3.0))))
+        poison = _poison(queue, item.payload)
+        if poison is not None:
+            q.fail(item, error=POISON_ERRORS[queue].replace("{to}", poison))
+        elif rng.random() < FLAKY:
+            q.fail(item, error=rng.choice(FLAKY_ERRORS[queue]))
     q.close()
 
 
@@ -232,19 +308,20 @@ def history(path: str, parent: int) -> None:
     """Half an hour of past work, at past times, so the throughput panel starts full."""
     now = time.time()
     clock = [now - 1800]
-    q = pq_core.open(path, queue="emails", clock=lambda: clock[0])
     rng = random.Random(7)
-    for minute in range(30):
-        clock[0] = now - 1800 + minute * 60
-        per_minute = int(20 + 15 * abs(((minute * 7) % 24) - 12) / 12) + rng.randint(0, 6)
-        q.put_many([_payload(rng, i) for i in range(per_minute)])
-        for item in q.get_many(per_minute, lease=60):
-            if rng.random() < FAIL / 2 and minute < 25:
-                q.fail(item, error=rng.choice(ERRORS), retry_in=0)
-            else:
-                q.done(item)
-    clock[0] = now - 30
-    q.close()
+    for name, base in (("emails", 50), ("thumbnails", 20), ("webhooks", 25)):
+        q = pq_core.open(path, queue=name, clock=lambda: clock[0])
+        for minute in range(30):
+            clock[0] = now - 1800 + minute * 60
+            per_minute = int(base + base * abs(((minute * 7) % 24) - 12) / 16) + rng.randint(0, 4)
+            q.put_many([_payload(rng, name, i, False) for i in range(per_minute)])
+            for item in q.get_many(per_minute, lease=60):
+                if rng.random() < FLAKY / 2 and minute < 25:
+                    q.fail(item, error=rng.choice(FLAKY_ERRORS[name]), retry_in=0)
+                else:
+                    q.done(item)
+        clock[0] = now - 30
+        q.close()
 
 
 ROLES: dict[str, Callable[..., None]] = {

@@ -80,6 +80,28 @@ def inert(value: str, *, multiline: bool = False, limit: int | None = None) -> T
     return text
 
 
+def error_line(error: str | None) -> str:
+    """The line of an error that says most: the last one (a traceback ends with the exception),
+    after "… " when lines were left out."""
+    if not error:
+        return ""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return error.strip()
+    return "… " + lines[-1]
+
+
+def event_line(detail: str) -> str:
+    """An event's detail on one line. A failure's detail is "attempt 2/3: <error>"; when the
+    error is a traceback, its last line says what happened, so that line is kept after the
+    first line's lead ("attempt 2/3: … KeyError: 'first_name'")."""
+    lines = [line.strip() for line in detail.strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return detail.strip()
+    lead, sep, _ = lines[0].partition(": ")
+    return f"{lead}{sep}… {lines[-1]}" if sep else f"{lines[0]} … {lines[-1]}"
+
+
 def payload_text(payload: Any, *, pretty: bool = False) -> str:
     """A payload as the string to show: str as is, bytes decoded with \\x escapes for what is
     not UTF-8, anything else as JSON (indented when `pretty`)."""
@@ -133,15 +155,18 @@ def utc(moment: datetime) -> str:
 _BARS = "▁▂▃▄▅▆▇█"
 
 
-def sparkline(values: tuple[int, ...] | list[int]) -> str:
-    """One character per value, scaled to the largest; zero is the lowest bar."""
+def sparkline(values: tuple[int, ...] | list[int], top: int | None = None) -> str:
+    """One character per value, scaled so that `top` (by default the largest value) is the
+    full bar; zero is the lowest bar, anything above zero at least the second."""
     if not values:
         return ""
-    top = max(values)
+    top = max(values) if top is None else top
     if top <= 0:
         return _BARS[0] * len(values)
     steps = len(_BARS) - 1
-    return "".join(_BARS[0 if v <= 0 else max(1, round(v / top * steps))] for v in values)
+    return "".join(
+        _BARS[0 if v <= 0 else min(max(1, round(v / top * steps)), steps)] for v in values
+    )
 
 
 def count(n: int) -> str:

@@ -25,14 +25,15 @@ async def settle(pilot: Pilot, timeout: float = 10.0) -> None:
     app = pilot.app
     assert isinstance(app, PqApp)
     deadline = time.monotonic() + timeout
+    store = app.store
     while True:
-        while not app.store_idle:
+        while not store.idle:
             if time.monotonic() > deadline:
                 raise StoreTimeout(f"store thread still busy after {timeout}s")
             await asyncio.sleep(0.001)
-        submitted = app.submitted
+        submitted = store.submitted
         await pilot.pause()  # handle the answers, which may ask for more
-        if app.store_idle and app.submitted == submitted:
+        if store.idle and store.submitted == submitted:
             return
 
 
@@ -41,9 +42,9 @@ async def press(pilot: Pilot, *keys: str) -> None:
     app = pilot.app
     assert isinstance(app, PqApp)
     for key in keys:
-        asked = app.submitted
+        asked = app.store.submitted
         await pilot.press(key)  # returns once the key's handlers have run
-        if app.submitted != asked or not app.store_idle:
+        if app.store.submitted != asked or not app.store.idle:
             await settle(pilot)  # the key asked the store something: wait for the answer
 
 

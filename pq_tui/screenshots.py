@@ -64,60 +64,146 @@ def acting_as(worker: str) -> Iterator[None]:
         identity.worker_id, identity.HOST = saved
 
 
-def seed(path: str | os.PathLike[str]) -> None:
-    """Fill a new store with a small, fixed history: two queues, every status, a done rate
-    over the last half hour, failures, a crashed consumer whose jobs the manager took back,
-    operator actions, live and gone workers, a running manager, and a payload full of markup
-    and terminal control sequences."""
+SMTP_DISCONNECT = (
+    "Traceback (most recent call last):\n"
+    '  File "/srv/app/mailer/send.py", line 41, in send\n'
+    "    smtp.send_message(message)\n"
+    '  File "/usr/lib/python3.11/smtplib.py", line 986, in send_message\n'
+    "smtplib.SMTPServerDisconnected: Connection unexpectedly closed"
+)
+SMTP_TIMEOUT = "TimeoutError: smtp.mailgun.org:587 did not answer in 30s"
+MAILBOX_GONE = (
+    "smtplib.SMTPRecipientsRefused: {'j.doe@oldcorp.example': (550, b'5.1.1 mailbox unavailable')}"
+)
+BAD_AMOUNT = "ValueError: amount must be in cents, got 12.5"
+HEIC = (
+    "Traceback (most recent call last):\n"
+    '  File "/srv/app/thumbs/worker.py", line 88, in make_thumbnail\n'
+    "    image = Image.open(source)\n"
+    "PIL.UnidentifiedImageError: cannot identify image file 'uploads/2025/01/IMG_4411.HEIC'"
+)
+DISK_FULL = "OSError: [Errno 28] No space left on device: '/var/cache/thumbs/512/IMG_4402.jpg'"
+HOOK_TIMEOUT = (
+    "requests.exceptions.ConnectTimeout: HTTPSConnectionPool(host='hooks.acme-shop.com', "
+    "port=443): Max retries exceeded with url: /pq/orders (connect timeout=10)"
+)
+HOOK_GONE = (
+    "requests.exceptions.HTTPError: 410 Client Error: Gone for url: "
+    "https://legacy.partner-crm.example/webhooks/v1"
+)
+
+
+def seed(path: str | os.PathLike[str], *, hostile: bool = False) -> None:
+    """Fill a new store with a small, fixed half hour of operations: emails, thumbnails,
+    webhooks and reports; every status; throughput; failures of several kinds (retrying,
+    backing off, dead); delayed jobs; a crashed consumer whose jobs the manager took back;
+    operator actions; live and gone workers; a running manager. With `hostile`, the newest job
+    is one whose payload and error are full of markup and terminal control sequences (the
+    tests' fixture; the README's picture leaves it out)."""
     clock = Clock(T0 - 1800)
     emails = pq_core.open(path, queue="emails", clock=clock)
+    thumbs = pq_core.open(path, queue="thumbnails", clock=clock)
+    hooks = pq_core.open(path, queue="webhooks", clock=clock)
     reports = pq_core.open(path, queue="reports", clock=clock)
     people = ["ada", "grace", "alan", "edsger", "barbara", "ken", "margaret", "dennis"]
     templates = ["welcome", "receipt", "password-reset", "digest"]
     for minute in range(30):
         clock.at(T0 - 1800 + minute * 60)
-        batch = [
-            {"to": f"{people[(minute + i) % 8]}@example.com", "template": templates[i % 4]}
-            for i in range(1 + minute % 3)
-        ]
-        emails.put_many(batch)
-        if minute % 6 == 0:
-            reports.put(f"monthly-report region={minute // 6} format=pdf", priority=5)
+        emails.put_many(
+            [
+                {"to": f"{people[(minute + i) % 8]}@example.com", "template": templates[i % 4]}
+                for i in range(1 + minute % 3)
+            ]
+        )
+        if minute % 2 == 0:
+            photo = 4380 + minute
+            thumbs.put({"image": f"uploads/2025/01/IMG_{photo}.jpg", "sizes": [128, 512]})
+        if minute % 3 == 0:
+            hooks.put(
+                {"url": "https://hooks.acme-shop.com/pq/orders", "event": "order.paid",
+                 "order": 10200 + minute}
+            )  # fmt: skip
+        if minute % 10 == 0:
+            reports.put(f"daily-report region={['eu', 'us', 'apac'][minute // 10]} format=pdf")
 
-    # box-1 works steadily through the emails: the done-per-minute sparkline.
-    with acting_as("box-1:4101:77"):
+    # mail-1 and thumb-1 work steadily: the done-per-minute sparklines.
+    with acting_as("mail-1:4101:77"):
         for minute in range(30):
             clock.at(T0 - 1795 + minute * 60)
             for _ in range(minute % 4):
                 item = emails.get(lease=120)
                 if item is not None:
                     emails.done(item)
+    with acting_as("thumb-1:5120:31"):
+        for minute in range(0, 30, 2):
+            clock.at(T0 - 1790 + minute * 60)
+            item = thumbs.get(lease=120)
+            if item is not None:
+                thumbs.done(item)
 
-    # box-2 fails two jobs (back to ready, to retry) and a one-shot invoice (dead).
+    # Failures. mail-2 has SMTP trouble: two jobs back to ready to retry, one invoice with a
+    # bad amount dead at once (one attempt), and a mailbox that is gone, dead after three.
     flaky = pq_core.open(path, queue="emails", clock=clock)
-    with acting_as("box-2:4202:91"):
+    with acting_as("mail-2:4202:91"):
         clock.at(T0 - 840)
-        for error in (
-            'Traceback (most recent call last):\n  File "send.py", line 41\n'
-            "smtplib.SMTPServerDisconnected: Connection unexpectedly closed",
-            "TimeoutError: smtp.example.com:587 did not answer in 30s",
-        ):
+        for error in (SMTP_DISCONNECT, SMTP_TIMEOUT):
             item = flaky.get(lease=120)
             if item is not None:
                 flaky.fail(item, error=error)
         clock.at(T0 - 830)
-        invoice = {"to": "ken@example.com", "template": "invoice", "amount": 1250}
+        invoice = {"to": "ken@example.com", "template": "invoice", "amount": 12.5}
         one_shot = flaky.put(invoice, max_attempts=1, priority=9)
         item = flaky.get(lease=120)
         if item is not None:
-            flaky.fail(item, error="ValueError: amount must be in cents, got 1250")
+            flaky.fail(item, error=BAD_AMOUNT)
+        gone = flaky.put({"to": "j.doe@oldcorp.example", "template": "digest"}, priority=9)
+        for step in (800, 700, 600):
+            clock.at(T0 - step)
+            item = flaky.get(lease=120)
+            if item is not None and item.id == gone:
+                flaky.fail(item, error=MAILBOX_GONE, retry_in=0)
 
-    # box-3 claims report jobs and dies; the manager takes them back once their lease is out:
-    # the one-shot ones to dead, the other to ready.
+    # thumb-1 meets an iPhone photo it cannot read (dead) and a full disk (retrying).
+    with acting_as("thumb-1:5120:31"):
+        clock.at(T0 - 610)
+        heic = thumbs.put(
+            {"image": "uploads/2025/01/IMG_4411.HEIC", "sizes": [128, 512]},
+            max_attempts=2,
+            priority=5,
+        )
+        for step in (600, 540):
+            clock.at(T0 - step)
+            item = thumbs.get(lease=120)
+            if item is not None and item.id == heic:
+                thumbs.fail(item, error=HEIC, retry_in=0)
+        clock.at(T0 - 200)
+        item = thumbs.get(lease=120)
+        if item is not None:
+            thumbs.fail(item, error=DISK_FULL, retry_in=300)  # backing off: scheduled
+
+    # hook-1: the shop's endpoint times out (backing off), a partner's is gone for good.
+    with acting_as("hook-1:6060:4"):
+        clock.at(T0 - 500)
+        legacy = hooks.put(
+            {"url": "https://legacy.partner-crm.example/webhooks/v1", "event": "order.paid",
+             "order": 10188},
+            max_attempts=1, priority=5,
+        )  # fmt: skip
+        item = hooks.get(lease=60)
+        if item is not None and item.id == legacy:
+            hooks.fail(item, error=HOOK_GONE)
+        clock.at(T0 - 90)
+        for _ in range(2):
+            item = hooks.get(lease=60)
+            if item is not None:
+                hooks.fail(item, error=HOOK_TIMEOUT, retry_in=240)
+
+    # report-1 claims report jobs and dies; the manager takes them back once their lease is
+    # out: the one-shot ones to dead, the other to ready.
     clock.at(T0 - 720)
     for region in ("north", "south"):
         reports.put(f"quarterly-report region={region} format=xlsx", priority=9, max_attempts=1)
-    with acting_as("box-3:4303:12"):
+    with acting_as("report-1:4303:12"):
         clock.at(T0 - 700)
         crashed = pq_core.open(path, queue="reports", clock=clock)
         crashed.get_many(3, lease=60)
@@ -125,29 +211,45 @@ def seed(path: str | os.PathLike[str]) -> None:
         clock.at(T0 - 560)
         pq_core.Manager(emails, interval=5).sweep()
 
-    # The hostile job: its payload and error try markup, ANSI, OSC 52 and a bidi override.
-    clock.at(T0 - 420)
-    hostile = emails.put(HOSTILE, max_attempts=2, priority=9)
-    with acting_as("box-2:4202:91"):
-        for step in (400, 380):
-            clock.at(T0 - step)
-            item = flaky.get(lease=60)
-            if item is not None and item.id == hostile:
-                error = "\x1b[31mRenderError\x1b[0m: [link=file:///etc]x[/link]"
-                flaky.fail(item, error=error, retry_in=0)
+    # Delayed jobs: tomorrow morning's digests and a report for the end of the day.
+    clock.at(T0 - 400)
+    emails.put_many(
+        [{"to": f"{p}@example.com", "template": "digest"} for p in people[:3]], delay="20h"
+    )
+    reports.put("weekly-report region=eu format=pdf", delay="6h")
 
-    # An operator requeues the dead invoice, deletes a stray job, purges nothing yet.
+    if hostile:
+        # The hostile job: its payload and error try markup, ANSI, OSC 52 and a bidi override.
+        clock.at(T0 - 360)
+        job = emails.put(HOSTILE, max_attempts=2, priority=9)
+        with acting_as("mail-2:4202:91"):
+            for step in (350, 340):
+                clock.at(T0 - step)
+                item = flaky.get(lease=60)
+                if item is not None and item.id == job:
+                    error = "\x1b[31mRenderError\x1b[0m: [link=file:///etc]x[/link]"
+                    flaky.fail(item, error=error, retry_in=0)
+
+    # An operator requeues the dead invoice (its amount fixed upstream) and deletes a stray job.
     clock.at(T0 - 300)
     emails.requeue([one_shot], actor="pq ada@ops-laptop")
     emails.delete([1], actor="pq-tui ada@ops-laptop")
 
-    # Right now: box-1 holds two jobs and heartbeats; box-2 was last heard a while ago.
-    with acting_as("box-1:4101:77"):
+    # Right now: mail-1 and thumb-1 hold jobs and heartbeat; mail-2 was last heard a while ago.
+    with acting_as("mail-1:4101:77"):
         clock.at(T0 - 75)
         held = emails.get_many(2, lease=300)
         clock.at(T0 - 8)
         for item in held:
             emails.heartbeat(item)
+    with acting_as("thumb-1:5120:31"):
+        clock.at(T0 - 20)
+        held = thumbs.get_many(1, lease=120)
+        clock.at(T0 - 4)
+        for item in held:
+            thumbs.heartbeat(item)
+    for q in (emails, thumbs, hooks, reports, flaky, crashed):
+        q.close()
     _start_manager_and_kill(path, clock, "ops-1:4404:5", T0 - 3)
 
 
@@ -195,7 +297,7 @@ class Scene:
     name: str
     keys: tuple[str, ...] = ()
     size: tuple[int, int] = SIZE
-    empty: bool = False
+    store: str = "operations"  # which seed: one of KINDS
     read_only: bool = False
     scope: str | None = None
     typed: str = ""
@@ -229,29 +331,38 @@ class Scene:
 SCENES: dict[str, Scene] = {
     s.name: s
     for s in (
-        Scene("main"),
+        Scene("main", size=(160, 45)),
         Scene("dead", keys=("5",)),
-        Scene("detail", keys=("enter",)),
+        Scene("detail", keys=("5", "enter")),
         Scene("confirm", keys=("5", "space", "space", "r")),
         Scene("purge", keys=("p", "backspace", "backspace"), typed="10m"),
         Scene("help", keys=("question_mark",)),
         Scene("read_only", read_only=True),
         Scene("search", keys=("slash",), typed="grace", then=("enter",)),
-        Scene("queue", scope="reports"),
-        Scene("empty", empty=True),
+        Scene("queue", scope="webhooks"),
+        Scene("empty", store="empty"),
         Scene("small", size=(80, 24)),
+        Scene("medium", size=(120, 30)),
+        Scene("sorted", keys=("greater_than_sign",) * 4),
+        Scene("hostile", store="hostile"),
+        Scene("hostile_detail", store="hostile", keys=("enter",)),
     )
 }
 
+KINDS = ("operations", "hostile", "empty")
 
-def seeded_store(folder: str | os.PathLike[str], empty: bool = False) -> str:
-    """A store in `folder`: seeded, or new and empty."""
-    path = os.path.join(folder, "empty.sqlite" if empty else "jobs.sqlite")
+
+def seeded_store(folder: str | os.PathLike[str], kind: str = "operations") -> str:
+    """A store in `folder`, made if it is not there yet: the operations seed, the same with
+    the hostile job, or new and empty."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown seed {kind!r}: one of {', '.join(KINDS)}")
+    path = os.path.join(folder, f"{kind}.sqlite")
     if not os.path.exists(path):
-        if empty:
+        if kind == "empty":
             pq_core.open(path, clock=lambda: T0).close()
         else:
-            seed(path)
+            seed(path, hostile=kind == "hostile")
     return path
 
 
@@ -275,7 +386,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as folder:
         for name in names:
             scene = SCENES[name]
-            store = seeded_store(folder, scene.empty)
+            store = seeded_store(folder, scene.store)
             svg = asyncio.run(_picture(scene, store))
             (out / f"{name}.svg").write_text(svg, encoding="utf-8")
             print(f"screenshots/{name}.svg")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from rich.text import Text
 
@@ -17,6 +18,7 @@ from pq_core import Event, Item, Queue, QueueStats, Stats, Status, Worker, ident
 from pq_tui.display import (
     STATUS_LABEL,
     STATUS_STYLE,
+    error_line,
     inert,
     payload_text,
     span,
@@ -42,11 +44,12 @@ class View:
 
 @dataclass(frozen=True, slots=True)
 class JobRow:
-    """One job as a table row: its id and status (for actions) and its rendered cells."""
+    """One job as a table row: the job (for actions and sorting) and its rendered cells."""
 
     id: int
     status: Status
     cells: tuple[Text, ...]
+    item: Item = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,13 +181,14 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("status", "status"),
     ("age", "age"),
     ("tries", "tries"),
-    ("worker", "worker"),
-    ("lease", "lease left"),
-    ("priority", "pri"),
-    ("payload", "payload"),
     ("error", "last error"),
+    ("payload", "payload"),
+    ("worker", "worker"),
+    ("lease", "lease"),
+    ("priority", "pri"),
 )
-"""The items table's columns after the marker column: (key, header)."""
+"""The items table's columns after the marker column: (key, header). The error comes before the
+payload: on a narrow terminal it is the payload that goes past the right edge."""
 
 
 def job_row(item: Item, now: float, *, show_queue: bool = True) -> JobRow:
@@ -203,19 +207,40 @@ def job_row(item: Item, now: float, *, show_queue: bool = True) -> JobRow:
         "lease": Text(lease, style="red" if lease == "expired" else "", justify="right"),
         "priority": Text(str(item.priority), justify="right"),
         "payload": inert(payload_text(item.payload)[: PREVIEW * 4], limit=PREVIEW),
-        "error": inert(_error_line(item.last_error), limit=ERROR_PREVIEW),
+        "error": inert(error_line(item.last_error), limit=ERROR_PREVIEW),
     }
     if not show_queue:
         cells.pop("queue")
     cells["error"].stylize("red")
-    return JobRow(item.id, item.status, tuple(cells.values()))
+    cells = {key: cells[key] for key, _ in COLUMNS if key in cells}  # in the table's order
+    return JobRow(item.id, item.status, tuple(cells.values()), item)
 
 
-def _error_line(error: str | None) -> str:
-    """The line of an error that says most: the last one (a traceback ends with the exception)."""
-    if not error:
-        return ""
-    lines = [line for line in error.strip().splitlines() if line.strip()]
-    if len(lines) <= 1:
-        return error.strip()
-    return "… " + lines[-1].strip()
+_STATUS_ORDER = {status: n for n, status in enumerate(Status)}
+
+
+def sort_key(item: Item, column: str) -> Any:
+    """What a job sorts by in `column`, or None when it has nothing there."""
+    value: Any
+    if column == "status":
+        value = _STATUS_ORDER[item.status]
+    elif column == "age":
+        value = -item.created_at.timestamp()  # older is more
+    elif column == "tries":
+        value = (item.attempts, -item.max_attempts)  # then the closest to running out
+    elif column == "priority":
+        value = item.priority
+    elif column == "queue":
+        value = item.queue
+    elif column == "worker":
+        value = item.worker or None
+    elif column == "lease":
+        lease = item.lease_expires_at if item.status == Status.IN_PROGRESS else None
+        value = None if lease is None else lease.timestamp()
+    elif column == "error":
+        value = error_line(item.last_error) or None
+    elif column == "payload":
+        value = payload_text(item.payload)[:PREVIEW]
+    else:
+        value = item.id
+    return value

@@ -1,4 +1,4 @@
-"""The key reference."""
+"""The key reference, drawn from the actions table: what it lists is what the keys do."""
 
 from __future__ import annotations
 
@@ -10,30 +10,12 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEYS: tuple[tuple[str, str, bool], ...] = (
-    ("1 … 5", "show all / ready / in progress / done / dead jobs", False),
-    ("/", "filter by text (payload, error, worker or id); enter applies, esc closes", False),
-    ("s", "newest or oldest first", False),
-    ("↑ ↓ pgup pgdn", "move; the window of jobs follows the cursor through the store", False),
-    ("g  G", "first job (the cursor then follows the newest)  /  last job", False),
-    ("enter", "open the job: whole payload and its history", False),
-    (
-        "space",
-        "mark or unmark the job (actions apply to marked jobs, else the highlighted one)",
-        True,
-    ),
-    ("r", "requeue: put the jobs back to ready, attempts reset", True),
-    ("d", "delete the jobs for good", True),
-    ("p", "purge: remove done or dead jobs older than an age", True),
-    ("esc", "clear marks and the text filter", False),
-    ("ctrl+p", "command palette: every action by name", False),
-    ("?", "this help", False),
-    ("q", "quit", False),
-)
+from pq_tui import actions
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key and what it does; write actions are left out in read-only mode."""
+    """Every key of the dashboard and of a job's detail, by section; actions that change the
+    store are left out in read-only mode."""
 
     BINDINGS = [Binding("escape,q,question_mark,enter", "close", "Close")]
 
@@ -45,10 +27,16 @@ class HelpScreen(ModalScreen[None]):
         table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
-        for keys, what, writes in KEYS:
-            if writes and self.read_only:
-                continue
-            table.add_row(keys, what)
+        group = ""
+        for action in self._listed():
+            if action.group != group:
+                group = action.group
+                if table.row_count:
+                    table.add_row("", "")
+                table.add_row(Text(actions.GROUP_TITLES[group], style="bold"), "")
+            table.add_row(action.key_text, action.description)
+        table.add_row("", "")
+        table.add_row("ctrl+p", "command palette: every action by name")
         note = Text(
             "Every destructive action asks first (y / enter confirms, n / esc cancels) and is "
             "recorded in the activity log with your name.",
@@ -61,6 +49,11 @@ class HelpScreen(ModalScreen[None]):
             box.border_subtitle = "esc closes"
             yield Static(table)
             yield Static(note, id="help-note")
+
+    def _listed(self) -> list[actions.Action]:
+        listed = list(actions.available(actions.DASHBOARD, self.read_only))
+        listed += actions.available(actions.DETAIL, self.read_only)
+        return listed
 
     def action_close(self) -> None:
         self.dismiss(None)

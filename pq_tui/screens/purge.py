@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from pq_core import Status
 from pq_tui.display import plural
+from pq_tui.messages import PurgeCounted
+
+if TYPE_CHECKING:
+    from pq_tui.app import PqApp
 
 PURGEABLE = (Status.DONE, Status.DEAD)  # purging ready or running jobs would lose work
 DEFAULT_AGE = "7d"
@@ -30,27 +33,17 @@ class PurgeChoice:
 
 class PurgeScreen(ModalScreen[PurgeChoice | None]):
     """Choose a status and an age; the dialog shows how many jobs a purge would remove (a dry
-    run) and returns the choice. The caller then asks for confirmation and purges."""
+    run on the store thread) and returns the choice. The caller then asks for confirmation
+    and purges."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("enter", "choose", "Purge…", priority=True),
     ]
 
-    class Counted(Message):
-        """The dry run's answer for (status, older_than): a count, or why there is none."""
-
-        def __init__(self, status: Status, older_than: str, count: int | None, error: str = ""):
-            super().__init__()
-            self.status = status
-            self.older_than = older_than
-            self.count = count
-            self.error = error
-
-    def __init__(self, scope_label: str, count: Callable[[PurgeScreen, Status, str], None]):
+    def __init__(self, scope_label: str) -> None:
         super().__init__(classes="dialog-screen")
         self.scope_label = scope_label
-        self._ask_count = count
         self._counted: PurgeChoice | None = None
         self._asked: tuple[Status, str] | None = None
 
@@ -94,9 +87,10 @@ class PurgeScreen(ModalScreen[PurgeChoice | None]):
         self._counted = None
         self.query_one("#purge-button", Button).disabled = True
         self.query_one("#purge-count", Static).update(Text("counting…", style="dim"))
-        self._ask_count(self, self.status, self.older_than)
+        app: PqApp = self.app  # type: ignore[assignment]
+        app.store.count_purge(self, self.status, self.older_than)
 
-    def on_purge_screen_counted(self, message: Counted) -> None:
+    def on_purge_counted(self, message: PurgeCounted) -> None:
         if (message.status, message.older_than) != (self.status, self.older_than):
             return  # an answer to an earlier choice
         line = self.query_one("#purge-count", Static)

@@ -1,13 +1,17 @@
-"""The activity log: what the manager and operators did (requeues, dead-letters, purges,
-deletes), who did it and when, newest first."""
+"""The activity log: what the manager, consumers and operators did (failures, requeues,
+dead-letters, purges, deletes), who did it and when, newest first. A failure shows the line of
+its error that says what happened (a traceback's last line), not its first."""
 
 from __future__ import annotations
+
+import re
 
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from pq_tui.display import ago, inert
+from pq_core import identity
+from pq_tui.display import ago, event_line, inert
 from pq_tui.snapshot import Snapshot
 
 KIND_STYLE = {
@@ -16,6 +20,14 @@ KIND_STYLE = {
     "delete": "magenta",
     "purge": "magenta",
 }
+
+
+_WORKER_ID = re.compile(r"^\S+:\d+:\d+$")  # host:pid:process-start, as consumers record
+
+
+def _who(actor: str) -> str:
+    """A consumer's worker id as host:pid, the way the workers panel names it."""
+    return identity.short(actor) if _WORKER_ID.match(actor) else actor
 
 
 class ActivityLog(Static):
@@ -34,7 +46,7 @@ class ActivityLog(Static):
             table.add_row(
                 Text(ago(event.at, snapshot.taken_at), style="dim"),
                 Text(event.kind, style=KIND_STYLE.get(event.kind, "")),
-                inert(event.actor, limit=28),
-                inert(event.detail, limit=200),
+                inert(_who(event.actor), limit=28),
+                inert(event_line(event.detail), limit=200),
             )
         self.update(table)

@@ -1,6 +1,13 @@
-"""The summary: counts per status per queue, throughput, oldest ready job, and the manager."""
+"""The summary: counts per status per queue, throughput, oldest ready job, and the manager.
+
+Throughput is drawn on one scale for the whole panel (named in the header: the top bar's
+value), so two queues' bars can be compared; the bars are whole minutes only, and the "last"
+figure is the last bar's minute. Compact (zoomed, or a short terminal), it is two lines.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from rich.console import Group
 from rich.table import Table
@@ -25,15 +32,28 @@ MAX_QUEUES = 6  # rows before the rest are summed up in one line
 class Summary(Static):
     """Counts, throughput and manager status from the latest snapshot."""
 
+    compact = False
+
     def show(self, snapshot: Snapshot) -> None:
+        if self.compact:
+            self.styles.height = 2
+            self.update(Group(self._compact_counts(snapshot), self._manager(snapshot)))
+            return
         counts = self._counts(snapshot)
         # An explicit height: the panel's size must follow its rows on the very first refresh.
         self.styles.height = counts.row_count + 3
         self.update(Group(counts, self._manager(snapshot)))
 
     def _counts(self, snapshot: Snapshot) -> Table:
-        # The sparkline gets what the other columns leave: up to 30 minutes, at least 6.
-        minutes = max(6, min(30, self.app.size.width - 78))
+        queues = list(snapshot.queues)
+        failed = any(_failed(qs) is not None for qs in queues)
+        # The sparkline gets what the other columns leave: up to 29 whole minutes, at least 6.
+        minutes = max(6, min(29, self.app.size.width - (92 if failed else 82)))
+        shown = [(inert(qs.queue, limit=16), Throughput.of(qs)) for qs in queues[:MAX_QUEUES]]
+        rows = list(shown)
+        if len(queues) > 1:
+            rows.append((Text("all", style="italic"), Throughput.of(*queues)))
+        scale = max((max(t.done[-minutes:], default=0) for _, t in rows), default=0)
         table = Table(box=None, padding=(0, 1), expand=False, show_edge=False, pad_edge=False)
         table.add_column("queue", style="bold", no_wrap=True, max_width=16)
         for status in Status:
@@ -43,47 +63,63 @@ class Summary(Static):
                 no_wrap=True,
             )
         table.add_column("oldest ready", justify="right", no_wrap=True)
-        table.add_column(f"done/min, {minutes} min", no_wrap=True, min_width=minutes)
-        table.add_column("last", justify="right", no_wrap=True)  # the last whole minute
-        queues = list(snapshot.queues)
-        for qs in queues[:MAX_QUEUES]:
-            table.add_row(*self._queue_cells(minutes, inert(qs.queue, limit=16), qs))
+        heading = f"done/min · {minutes} min · █ = {count(scale)}"
+        table.add_column(heading, no_wrap=True, min_width=minutes)
+        table.add_column("last", justify="right", no_wrap=True)  # the last bar's minute
+        if failed:
+            table.add_column(Text("failed", style="red"), justify="right", no_wrap=True)
+        for name, throughput in shown:
+            table.add_row(*self._cells(name, throughput, minutes, scale, failed))
         if len(queues) > MAX_QUEUES:
-            rest = queues[MAX_QUEUES:]
-            table.add_row(Text(f"+{len(rest)} more", style="dim"), *[""] * 7)
+            more = Text(f"+{len(queues) - MAX_QUEUES} more", style="dim")
+            table.add_row(more, *[""] * (len(table.columns) - 1))
         if len(queues) > 1:
-            table.add_row(*self._queue_cells(minutes, Text("all", style="italic"), *queues))
+            table.add_row(*self._cells(*rows[-1], minutes, scale, failed))
         return table
 
     @staticmethod
-    def _queue_cells(minutes: int, name: Text, *queues: QueueStats) -> list[Text]:
-        counts = dict.fromkeys(Status, 0)
-        for qs in queues:
-            for status, n in qs.counts.items():
-                counts[status] += n
-        ages = [qs.oldest_ready_age for qs in queues if qs.oldest_ready_age is not None]
-        width = max((len(qs.done_per_minute) for qs in queues), default=0)
-        per_minute = [
-            sum(qs.done_per_minute[i] for qs in queues if i < len(qs.done_per_minute))
-            for i in range(width)
-        ]
-        # The newest minute is still running; the one before it is the last whole minute.
-        last = per_minute[-2] if len(per_minute) > 1 else (per_minute[-1] if per_minute else 0)
+    def _cells(
+        name: Text, throughput: Throughput, minutes: int, scale: int, failed: bool
+    ) -> list[Text]:
         cells = [name]
         for status in Status:
-            n = counts[status]
+            n = throughput.counts[status]
             cells.append(Text(count(n), style=STATUS_STYLE[status] if n else "dim"))
-        cells.append(Text(span(max(ages)) if ages else "—", style="" if ages else "dim"))
-        cells.append(Text(sparkline(per_minute[-minutes:]), style="green"))
-        cells.append(Text(f"{count(last)}/min"))
+        age = throughput.oldest_ready_age
+        cells.append(Text(span(age) if age is not None else "—", style="" if age else "dim"))
+        cells.append(Text(sparkline(throughput.done[-minutes:], top=scale), style="green"))
+        cells.append(Text(f"{count(throughput.last_done)}/min"))
+        if failed:
+            n = throughput.last_failed
+            cells.append(Text("—" if n is None else f"{count(n)}/min", style="red" if n else "dim"))
         return cells
 
-    @staticmethod
-    def _manager(snapshot: Snapshot) -> Text:
+    def _compact_counts(self, snapshot: Snapshot) -> Text:
+        """Every queue in the view summed up on one line."""
+        total = Throughput.of(*snapshot.queues)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for status in Status:
+            n = total.counts[status]
+            text.append(f"{STATUS_LABEL[status]} ", style="dim")
+            text.append(count(n), style=STATUS_STYLE[status] if n else "dim")
+            text.append("  ")
+        age = total.oldest_ready_age
+        if age is not None:
+            text.append("oldest ready ", style="dim")
+            text.append(span(age))
+            text.append("  ")
+        text.append("done ", style="dim")
+        text.append(f"{count(total.last_done)}/min")
+        if total.last_failed is not None:
+            text.append("  failed ", style="dim")
+            text.append(f"{count(total.last_failed)}/min", style="red" if total.last_failed else "")
+        return text
+
+    def _manager(self, snapshot: Snapshot) -> Text:
         now = snapshot.taken_at
         managers = [w for w in snapshot.workers if w.kind == "manager"]
         alive = [w for w in managers if w.alive]
-        text = Text("manager ", style="bold", no_wrap=True, overflow="ellipsis")
+        text = Text("manager ", style="bold", no_wrap=True, overflow="ellipsis", end="")
         if alive:
             newest = max(alive, key=lambda w: w.last_seen)
             text.append("● running ", style="bold green")
@@ -96,15 +132,77 @@ class Summary(Static):
         else:
             text.append("● none seen ", style="bold red")
             text.append("· crashed consumers' jobs are not being taken back")
+        consumers = [w for w in snapshot.workers if w.kind == "consumer"]
+        live = sum(1 for w in consumers if w.alive)
+        if self.compact:
+            text.append(" · consumers ", style="bold")
+            text.append(f"{live} alive", style="green" if live else "dim")
+            return text
         sweep = next((e for e in snapshot.events if e.actor.startswith("manager")), None)
         if sweep is not None:
             text.append(f" · last change {ago(sweep.at, now)}: ")
             text.append_text(inert(sweep.detail, limit=70))
-        consumers = [w for w in snapshot.workers if w.kind == "consumer"]
-        live = sum(1 for w in consumers if w.alive)
         text.append("\nconsumers ", style="bold")
         text.append(f"{live} alive", style="green" if live else "dim")
         text.append(f" of {count(len(consumers))} registered")
         in_flight = snapshot.counts[Status.IN_PROGRESS]
         text.append(f" · {count(in_flight)} in flight")
         return text
+
+
+class Throughput:
+    """One row's figures: counts, the oldest ready age, and done (and failed, when the store
+    reports it) per whole minute, oldest first; the running minute is left out, so the last
+    bar and the "last" figure are the same minute."""
+
+    def __init__(
+        self,
+        counts: dict[Status, int],
+        oldest_ready_age: float | None,
+        done: Sequence[int],
+        failed: Sequence[int] | None,
+    ) -> None:
+        self.counts = counts
+        self.oldest_ready_age = oldest_ready_age
+        self.done = list(done)
+        self.failed = None if failed is None else list(failed)
+
+    @classmethod
+    def of(cls, *queues: QueueStats) -> Throughput:
+        counts = dict.fromkeys(Status, 0)
+        for qs in queues:
+            for status, n in qs.counts.items():
+                counts[status] += n
+        ages = [qs.oldest_ready_age for qs in queues if qs.oldest_ready_age is not None]
+        failed_series = [f for qs in queues if (f := _failed(qs)) is not None]
+        return cls(
+            counts,
+            max(ages) if ages else None,
+            _whole_minutes([qs.done_per_minute for qs in queues]),
+            _whole_minutes(failed_series) if failed_series else None,
+        )
+
+    @property
+    def last_done(self) -> int:
+        return self.done[-1] if self.done else 0
+
+    @property
+    def last_failed(self) -> int | None:
+        if self.failed is None:
+            return None
+        return self.failed[-1] if self.failed else 0
+
+
+def _failed(qs: QueueStats) -> tuple[int, ...] | None:
+    # QueueStats gains failed_per_minute in a newer pq_core; before that there is none to show.
+    return getattr(qs, "failed_per_minute", None)
+
+
+def _whole_minutes(series: Sequence[Sequence[int]]) -> list[int]:
+    """Per-minute series summed, newest last, without the running (last) minute."""
+    width = max((len(s) for s in series), default=0)
+    summed = [0] * width
+    for s in series:
+        for i, n in enumerate(s):
+            summed[width - len(s) + i] += n  # aligned on the newest minute
+    return summed[:-1]

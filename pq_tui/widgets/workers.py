@@ -1,4 +1,5 @@
-"""The workers: registered consumers and managers, whether each is alive, when last heard."""
+"""The workers: registered consumers (with their queue) and managers, whether each is alive,
+when last heard."""
 
 from __future__ import annotations
 
@@ -20,8 +21,7 @@ class WorkersPanel(Static):
             return
         table = Table(box=None, padding=(0, 1), expand=True, pad_edge=False)
         table.add_column("worker", no_wrap=True, ratio=1, min_width=13)
-        table.add_column("kind", no_wrap=True)
-        table.add_column("queue", no_wrap=True, max_width=12)
+        table.add_column("queue", no_wrap=True, max_width=14)  # a manager serves every queue
         table.add_column("heard", justify="right", no_wrap=True)
         ordered = sorted(snapshot.workers, key=lambda w: (not w.alive, w.kind, w.id))
         for worker in ordered:
@@ -32,8 +32,9 @@ class WorkersPanel(Static):
                 name.stylize("dim")
             table.add_row(
                 name,
-                Text(worker.kind, style="" if worker.alive else "dim"),
-                inert(worker.queue, limit=14) if worker.kind == "consumer" else Text("*"),
+                inert(worker.queue, limit=14)
+                if worker.kind == "consumer"
+                else Text("manager", style="italic"),
                 Text(ago(worker.last_seen, snapshot.taken_at), style="dim"),
             )
         self.update(table)

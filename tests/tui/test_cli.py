@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,11 @@ def test_the_command_prints_no_traceback_for_a_bad_store(tmp_path: Path):
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.startswith("pq-tui: ") and done.stderr.count("\n") == 1
+
+
+def test_version_prints_the_installed_version(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0
+    assert out.strip() == f"pq-tui {metadata.version('pq')}"

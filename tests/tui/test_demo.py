@@ -60,9 +60,9 @@ def test_demo_runs_workers_that_move_the_store_and_stops_them_on_quit():
         os.environ.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
         os.execv(sys.executable, [sys.executable, "-m", "pq_tui", "--demo", "--refresh", "0.5"])
     try:
-        children = wait_for(lambda: len(demo_children(pid)) >= 5 and demo_children(pid), 20, fd)
+        children = wait_for(lambda: len(demo_children(pid)) >= 7 and demo_children(pid), 20, fd)
         roles = sorted(argv[3] for argv in children.values())
-        assert roles == ["consumer", "consumer", "consumer", "manager", "producer"]
+        assert roles == ["consumer"] * 5 + ["manager", "producer"]
         store = next(iter(children.values()))[4]
         folder = Path(store).parent
         q = pq_core.open(store, read_only=True)
@@ -71,6 +71,10 @@ def test_demo_runs_workers_that_move_the_store_and_stops_them_on_quit():
         wait_for(lambda: q.stats().counts[pq_core.Status.DONE] > first[pq_core.Status.DONE], 15, fd)
         kinds = {w.kind for w in q.workers() if w.alive}
         assert kinds == {"consumer", "manager"}
+        # Within a minute: dead jobs of several kinds of error, and delayed (scheduled) jobs.
+        wait_for(lambda: len(dead_errors(q)) >= 3, 60, fd)
+        ready = q.items("ready", 500, queue=None)
+        assert any(i.available_at.timestamp() > time.time() for i in ready)
         q.close()
         screen = drain(fd, 1.0)
         assert b"demo store" in screen or b"live" in screen
@@ -94,7 +98,7 @@ def test_demo_workers_stop_by_themselves_if_the_dashboard_is_killed():
         os.environ.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
         os.execv(sys.executable, [sys.executable, "-m", "pq_tui", "--demo"])
     try:
-        children = wait_for(lambda: len(demo_children(pid)) >= 5 and demo_children(pid), 20, fd)
+        children = wait_for(lambda: len(demo_children(pid)) >= 7 and demo_children(pid), 20, fd)
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         pid = 0
@@ -110,6 +114,12 @@ def test_demo_workers_stop_by_themselves_if_the_dashboard_is_killed():
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         os.close(fd)
+
+
+def dead_errors(q: pq_core.Queue) -> set[str]:
+    """The kinds of error (exception names) of the dead jobs in every queue."""
+    dead = q.items("dead", limit=500, queue=None)
+    return {(i.last_error or "").strip().splitlines()[-1].split(":")[0] for i in dead}
 
 
 def _zombie(pid: int) -> bool:

@@ -9,8 +9,16 @@ from datetime import UTC, datetime
 from rich.console import Console
 
 from pq_core import Item, Status
-from pq_tui.display import ESCAPE_STYLE, inert, payload_text, span, sparkline
-from pq_tui.snapshot import job_row
+from pq_tui.display import (
+    ESCAPE_STYLE,
+    error_line,
+    event_line,
+    inert,
+    payload_text,
+    span,
+    sparkline,
+)
+from pq_tui.snapshot import COLUMNS, job_row
 
 
 def rendered(text) -> str:
@@ -65,12 +73,12 @@ def test_a_rows_cells_are_inert_too():
         "host\x1b]0;pwned\x07:12:34", "Traceback…\nValueError: \x1b[2Jboom", None,
     )  # fmt: skip
     row = job_row(item, at.timestamp() + 90)
-    plain = [cell.plain for cell in row.cells]
-    assert plain[1] == "q\\x1b[1m"
-    assert "\\x1b]0;pwned\\x07" in plain[5]
-    assert plain[8] == "[b]\\x1b[31mx"
-    assert plain[9] == "… ValueError: \\x1b[2Jboom"
-    assert plain[3] == "1m30s"
+    plain = dict(zip((key for key, _ in COLUMNS), (cell.plain for cell in row.cells), strict=True))
+    assert plain["queue"] == "q\\x1b[1m"
+    assert "\\x1b]0;pwned\\x07" in plain["worker"]
+    assert plain["payload"] == "[b]\\x1b[31mx"
+    assert plain["error"] == "… ValueError: \\x1b[2Jboom"
+    assert plain["age"] == "1m30s"
     for cell in row.cells:
         assert "\x1b" not in cell.plain and "\x07" not in cell.plain
 
@@ -81,3 +89,19 @@ def test_durations_and_sparklines():
     ]  # fmt: skip
     assert sparkline([0, 1, 2, 4, 8]) == "▁▂▃▅█"
     assert sparkline([0, 0]) == "▁▁"
+    assert sparkline([0, 1, 2], top=8) == "▁▂▃"  # one scale shared by several rows
+    assert sparkline([9], top=8) == "█"
+
+
+def test_an_event_shows_the_meaningful_line_of_a_traceback():
+    traceback = (
+        "attempt 2/3: Traceback (most recent call last):\n"
+        '  File "render.py", line 12, in render\n'
+        "KeyError: 'first_name'\n"
+    )
+    assert event_line(traceback) == "attempt 2/3: … KeyError: 'first_name'"
+    assert event_line("requeued 2 job(s): 4, 5") == "requeued 2 job(s): 4, 5"
+    assert event_line("two\nlines") == "two … lines"
+    assert error_line("Traceback (most recent call last):\n  x\nValueError: no") == (
+        "… ValueError: no"
+    )

@@ -37,16 +37,17 @@ async def test_an_unexpected_error_in_a_refresh_shows_once_and_does_not_spin(sto
     app = PqApp(queue, lambda: T0, source="jobs.sqlite")  # type: ignore[arg-type]
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        shown = app.table.visible_ids()
+        shown = app.dashboard.table.visible_ids()
         queue.broken = True
-        app.request_refresh()
+        app.dashboard.request_refresh()
         await settle(pilot, timeout=3)  # an error that asks for another refresh never settles
-        assert app.store_error is not None and "disk I/O error" in app.store_error
-        assert app.table.visible_ids() == shown
+        error = app.dashboard.store_error
+        assert error is not None and "disk I/O error" in error
+        assert app.dashboard.table.visible_ids() == shown
         queue.broken = False
-        app.request_refresh()
+        app.dashboard.request_refresh()
         await settle(pilot)
-        assert app.store_error is None
+        assert app.dashboard.store_error is None
 
 
 async def test_marked_jobs_another_process_removed_or_requeued(store, make_app, inspect):
@@ -56,16 +57,16 @@ async def test_marked_jobs_another_process_removed_or_requeued(store, make_app, 
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await press(pilot, "5", "space", "space", "space")
-        assert set(app.marks) == set(dead)
+        assert set(app.dashboard.marks) == set(dead[:3])
         q.delete([dead[0]])  # another operator, meanwhile
         q.requeue([dead[1]])
-        app.request_refresh()
+        app.dashboard.request_refresh()
         await settle(pilot)
         await press(pilot, "r")
         assert isinstance(app.screen, ConfirmScreen)
         await press(pilot, "y")
-        assert app.marks == {}
-        assert app.store_error is None
+        assert app.dashboard.marks == {}
+        assert app.dashboard.store_error is None
     assert q.item(dead[2]).status == Status.READY
     assert q.item(dead[1]).status == Status.READY
     with pytest.raises(pq_core.ItemNotFound):
@@ -78,14 +79,14 @@ async def test_actions_on_a_highlighted_job_another_process_removed(store, make_
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await press(pilot, "5")
-        gone = app.table.highlighted_id
+        gone = app.dashboard.table.highlighted_id
         q.delete([gone])  # between the last refresh and the keys
         await press(pilot, "enter")
         assert not isinstance(app.screen, DetailScreen)
         await press(pilot, "r", "y", "d", "y")
         assert not app.dialog_open
         await settle(pilot)
-        assert gone not in app.table.visible_ids()
+        assert gone not in app.dashboard.table.visible_ids()
 
 
 @pytest.mark.parametrize("replace", [False, True])
@@ -94,13 +95,14 @@ async def test_a_store_file_removed_or_replaced_underneath_shows_as_an_error(sto
     app = PqApp(queue, lambda: T0, source="jobs.sqlite", path=store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        shown = app.table.visible_ids()
+        shown = app.dashboard.table.visible_ids()
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(store + suffix):
                 os.remove(store + suffix)
         if replace:
             pq_core.open(store).put("a job in a new store")
-        app.request_refresh()
+        app.dashboard.request_refresh()
         await settle(pilot)
-        assert app.store_error is not None and "removed or replaced" in app.store_error
-        assert app.table.visible_ids() == shown
+        error = app.dashboard.store_error
+        assert error is not None and "removed or replaced" in error
+        assert app.dashboard.table.visible_ids() == shown

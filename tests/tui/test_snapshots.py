@@ -4,15 +4,13 @@ intended change, approve with `uv run pytest tests/tui --snapshot-update` and re
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from pq_tui.screenshots import SCENES, seeded_store
+from pq_tui.screenshots import SCENES
 
 
 @pytest.mark.parametrize("name", list(SCENES))
-def test_screen_looks_as_approved(name: str, tmp_path: Path, snap_compare) -> None:
+def test_screen_looks_as_approved(name: str, seeded, snap_compare) -> None:
     scene = SCENES[name]
-    store = seeded_store(tmp_path, empty=scene.empty)
+    store = seeded(scene.store)
     assert snap_compare(scene.app(store), terminal_size=scene.size, run_before=scene.run_before())
