@@ -106,14 +106,19 @@ def from_sqlite(exc: sqlite3.Error, path: str) -> QueueError:
     return StoreError(f"{path}: {text}")
 
 
-_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*):[^@\s]*@")
+# A URL's `user:password@` (the password may hold `@`: up to the last one before the path),
+# and a `password=` keyword, quoted or not.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*):[^\s/]*@", re.IGNORECASE)
+_KEYWORD_PASSWORD = re.compile(
+    r"(?P<head>password\s*=\s*)('(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^\s&;]*)", re.IGNORECASE
+)
 
 
 def redact(text: str) -> str:
-    """`text` with anything that looks like a password replaced by ***."""
-    text = _URL_PASSWORD.sub(r"\1:***@", text)
-    return _PASSWORD.sub(r"\1***", text)
+    """`text` with any password in it replaced: `user:pw@` becomes `user:***@`, `password=pw`
+    becomes `password=***`. For every message, repr and line that names a store."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}:***@", text)
+    return _KEYWORD_PASSWORD.sub(lambda m: f"{m['head']}***", text)
 
 
 def from_postgres(exc: Exception, location: str) -> QueueError:

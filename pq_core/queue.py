@@ -485,6 +485,7 @@ class QueueBase:
         search: str | None = None,
         error: str | None = None,
         scheduled: bool | None = None,
+        id_range: tuple[int, int] | None = None,
     ) -> JobFilter:
         if search is not None and not isinstance(search, str):
             raise InvalidValue(f"search must be text, not {search!r}")
@@ -492,7 +493,13 @@ class QueueBase:
             raise InvalidValue(f"error must be an error signature (text), not {error!r}")
         if scheduled not in (None, True, False):
             raise InvalidValue(f"scheduled must be True, False or None, not {scheduled!r}")
-        return JobFilter(self._scope(queue), _statuses(status), search or None, error, scheduled)
+        if id_range is not None:
+            if not isinstance(id_range, tuple | list) or len(id_range) != 2:
+                raise InvalidValue(f"id_range must be (from, to), not {id_range!r}")
+            id_range = (job_id(id_range[0]), job_id(id_range[1]))
+        return JobFilter(
+            self._scope(queue), _statuses(status), search or None, error, scheduled, id_range
+        )
 
     def _scope(self, queue: Any) -> str | None:
         return self.name if queue is THIS else None if queue is None else queue_name(queue)
@@ -510,11 +517,14 @@ class QueueBase:
         scheduled: bool | None = None,
         newest_first: bool = True,
         after_id: int | None = None,
+        id_range: tuple[int, int] | None = None,
     ) -> Calls[list[Item]]:
         """One page of jobs of this queue (queue=None: every queue), newest first by default.
-        `scheduled=True` gives only ready jobs not yet available, False leaves them out;
-        `error` a signature from errors(); `after_id` continues a listing after that job."""
-        where = self._filter(status, queue, search, error, scheduled)
+        `scheduled=True` gives only ready jobs not yet available, soonest first; False leaves
+        them out; `error` a signature from errors(); `after_id` continues a listing after that
+        job; `id_range=(from, to)` looks only at those ids (a text search over a big store can
+        go window by window, each window a bounded read)."""
+        where = self._filter(status, queue, search, error, scheduled, id_range)
         after = None if after_id is None else job_id(after_id)
         page = positive_int(limit, "limit")
         rows = yield StoreCall("rows", (where, page, _offset(offset), bool(newest_first), after))
@@ -529,10 +539,12 @@ class QueueBase:
         search: str | None = None,
         error: str | None = None,
         scheduled: bool | None = None,
+        id_range: tuple[int, int] | None = None,
     ) -> Calls[int]:
         """How many jobs of this queue (queue=None: every queue) match. From counters unless
-        a text search, error or scheduled filter asks for more."""
-        return (yield StoreCall("count", (self._filter(status, queue, search, error, scheduled),)))
+        a text search, error, scheduled or id filter asks for more."""
+        where = self._filter(status, queue, search, error, scheduled, id_range)
+        return (yield StoreCall("count", (where,)))
 
     @call
     def item(self, item_id: int, *, queue: str | None = None) -> Calls[Item]:

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import time
-from importlib import metadata
 
 import pq_core
+from pq_core.errors import redact
 
 URL_SCHEMES = ("postgresql://", "postgres://")
 # user:password@ in a URL, and password=… in a URL's query or a keyword connection string
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*):[^\s/]*@", re.IGNORECASE)
-_KEYWORD_PASSWORD = re.compile(r"(?P<head>password\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s&;]*)", re.I)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -62,21 +59,13 @@ def _seconds(text: str) -> float:
 
 
 def _version() -> str:
-    try:
-        return metadata.version("pq")
-    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
+    from pq_core.cli import version
+
+    return version()  # the distribution's, as `pq --version` says it
 
 
 def is_url(target: str) -> bool:
     return target.lower().startswith(URL_SCHEMES)
-
-
-def redact(text: str) -> str:
-    """`text` with any password in it removed: `user:pw@` becomes `user@`, `password=pw`
-    becomes `password=***`. For every line pq-tui shows or prints about a store."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}@", text)
-    return _KEYWORD_PASSWORD.sub(lambda m: f"{m['head']}***", text)
 
 
 def store_name(queue: pq_core.Queue, target: str) -> str:

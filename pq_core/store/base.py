@@ -103,6 +103,7 @@ class JobFilter(NamedTuple):
     search: str | None = None
     error: str | None = None  # an error signature
     scheduled: bool | None = None  # True: ready but not yet available; False: not those
+    id_range: tuple[int, int] | None = None  # ids from, to (both included): a search's window
 
 
 class WorkerRow(NamedTuple):
@@ -290,7 +291,9 @@ class Store(Protocol):
     def rows(
         self, where: JobFilter, limit: int, offset: int, newest_first: bool, after: int | None
     ) -> list[JobRow]:
-        """One page of jobs, served by an index; `after` is a job id to continue after."""
+        """One page of jobs, served by an index, in id order (newest first: highest ids
+        first) — scheduled jobs in the order they become available (soonest first). `after`
+        is a job id to continue after."""
 
     def row(self, job_id: int) -> JobRow | None:
         """One job."""

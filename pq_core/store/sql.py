@@ -571,6 +571,9 @@ class SQLStore:
         if where.error is not None:
             parts.append("error_sig = :error AND status IN ('ready', 'dead')")
             args["error"] = where.error
+        if where.id_range is not None:
+            parts.append("id BETWEEN :id_from AND :id_to")
+            args["id_from"], args["id_to"] = where.id_range
         if where.search:
             text = check_search(where.search)
             parts.append(self._search())
@@ -584,7 +587,8 @@ class SQLStore:
 
     @read(single=True)
     def count(self, where: JobFilter) -> Plan[int]:
-        if not where.search and where.error is None and where.scheduled is None:
+        counted = (where.search, where.error, where.scheduled, where.id_range) == (None,) * 4
+        if counted:
             clause = "minute = 0" + ("" if where.queue is None else " AND queue = :queue")
             rows = yield Stmt(
                 f"SELECT kind, coalesce(sum(n), 0) FROM pq_counters WHERE {clause} GROUP BY kind",
@@ -600,12 +604,18 @@ class SQLStore:
         self, where: JobFilter, limit: int, offset: int, newest_first: bool, after: int | None
     ) -> Plan[list[JobRow]]:
         clause, args = self._where(where)
-        order = "DESC" if newest_first else "ASC"
+        if where.scheduled:  # soonest first, read from the index of scheduled jobs
+            order = "available_at, id" if newest_first else "available_at DESC, id DESC"
+            key, later = "(available_at, id)", ">" if newest_first else "<"
+            anchor = "(SELECT available_at, id FROM pq_jobs WHERE id = :after)"
+        else:
+            order = "id DESC" if newest_first else "id"
+            key, later, anchor = "id", "<" if newest_first else ">", ":after"
         if after is not None:
-            clause += " AND id < :after" if newest_first else " AND id > :after"
+            clause += f" AND {key} {later} {anchor}"
             args["after"] = after
         rows = yield Stmt(
-            f"SELECT {COLS} FROM pq_jobs WHERE {clause} ORDER BY id {order}"
+            f"SELECT {COLS} FROM pq_jobs WHERE {clause} ORDER BY {order}"
             " LIMIT :limit OFFSET :offset",
             {**args, "limit": limit, "offset": offset},
         )

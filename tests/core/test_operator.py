@@ -348,3 +348,26 @@ def test_a_busy_consumer_is_heard_from_while_it_keeps_claiming(
     q.done(q.get())  # claims that find work still count as signs of life
     [after] = [w.last_seen for w in watcher.workers() if w.queue == q.name]
     assert (after - before).total_seconds() == 60
+
+
+def test_scheduled_jobs_list_soonest_first_and_page_after_a_job(
+    queue: pq_core.Queue, clock: FakeClock
+) -> None:
+    late, soon, soonest = (
+        queue.put(n, delay=d) for n, d in (("late", 300), ("soon", 60), ("soonest", 5))
+    )
+    queue.put("now")
+    assert [i.id for i in queue.items(scheduled=True)] == [soonest, soon, late]
+    assert [i.id for i in queue.items(scheduled=True, after_id=soonest)] == [soon, late]
+    assert [i.id for i in queue.items(scheduled=True, newest_first=False)] == [late, soon, soonest]
+    clock.advance(61)
+    assert [i.id for i in queue.items(scheduled=True)] == [late]
+
+
+def test_a_window_of_ids_bounds_a_listing_and_a_count(queue: pq_core.Queue) -> None:
+    ids = queue.put_many([f"job {n}" for n in range(10)])
+    window = (ids[2], ids[5])
+    assert [i.id for i in queue.items(search="job", id_range=window)] == ids[5:1:-1]
+    assert queue.count(search="job", id_range=window) == 4
+    with pytest.raises(pq_core.InvalidValue, match="id_range"):
+        queue.items(id_range=(1,))  # type: ignore[arg-type]

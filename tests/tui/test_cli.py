@@ -90,4 +90,4 @@ def test_version_prints_the_installed_version(capsys):
         cli.main(["--version"])
     out = capsys.readouterr().out
     assert exited.value.code == 0
-    assert out.strip() == f"pq-tui {metadata.version('pq')}"
+    assert out.strip() == f"pq-tui {metadata.version('pq-jobs')}"

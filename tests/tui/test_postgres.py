@@ -38,7 +38,7 @@ def postgres_url() -> Iterator[str]:
 
 
 def test_passwords_are_redacted_in_urls_and_connection_strings():
-    assert cli.redact("postgresql://ada:s3cr@t@db:5432/jobs") == "postgresql://ada@db:5432/jobs"
+    assert cli.redact("postgresql://ada:s3cr@t@db:5432/jobs") == "postgresql://ada:***@db:5432/jobs"
     assert cli.redact("postgres://db/jobs?password=s3cret&sslmode=require") == (
         "postgres://db/jobs?password=***&sslmode=require"
     )
