@@ -97,8 +97,11 @@ def error_text(exc: BaseException) -> str:
 
 def stored_text(text: str, limit: int = MAX_ERROR) -> str:
     """Text as every backend keeps it: a NUL (which PostgreSQL text cannot hold) shown as \\x00,
-    and only the last `limit` characters (an error's end says most)."""
-    return text.replace("\x00", "\\x00")[-limit:]
+    a lone surrogate (not text at all) as \\udXXX, and only the last `limit` characters (an
+    error's end says most)."""
+    text = text.replace("\x00", "\\x00")
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text[-limit:]
 
 
 # -- calls written once, run synchronously or with await -----------------------------------------

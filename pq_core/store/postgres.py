@@ -228,15 +228,24 @@ class Target:
         kept = [(k, v) for k, v in query if k != "schema"]
         if not any(k == "application_name" for k, _ in kept):
             kept.append(("application_name", "pq"))
-        self.conninfo = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept)))
+        self.conninfo = _url(parts._replace(query=urllib.parse.urlencode(kept)))
         shown = [(k, "***" if k.lower() == "password" else v) for k, v in query]
         netloc = parts.netloc
         if "@" in netloc:
             user, host = netloc.rsplit("@", 1)
             netloc = f"{user.split(':', 1)[0]}@{host}"
-        self.location = urllib.parse.urlunsplit(
+        self.location = _url(
             parts._replace(netloc=netloc, query=urllib.parse.urlencode(shown, safe="*"))
         )
+
+
+def _url(parts: urllib.parse.SplitResult) -> str:
+    """A URL back from its parts, keeping `//` when the host is left out (`postgresql:///db`,
+    a service or socket URL), which urlunsplit would drop for a scheme it does not know."""
+    url = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    if parts.query:
+        url += f"?{parts.query}"
+    return url + (f"#{parts.fragment}" if parts.fragment else "")
 
 
 class PostgresPlans(SQLStore):

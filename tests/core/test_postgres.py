@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -15,7 +17,7 @@ from stores import application_name, postgres_store, postgres_url, terminate
 
 import pq_core
 from pq_core import Status
-from pq_core.store.postgres import PostgresStore
+from pq_core.store.postgres import PostgresStore, Target
 
 from .conftest import ServerClock
 
@@ -387,3 +389,29 @@ def test_stats_and_count_read_counters_not_the_jobs(url: str) -> None:
     }
     q.close()
     reader.close()
+
+
+def test_credentials_from_pgpassword_pgpass_and_a_service_file_reach_libpq(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pq parses a URL only for its own `schema=`: libpq still reads PGPASSWORD, a .pgpass
+    file and a service file (the server here trusts every login, so each must simply work)."""
+    target = Target(url)
+    schema, app = target.schema, application_name(url)
+    parts = urllib.parse.urlsplit(postgres_url())
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"{parts.hostname}:{parts.port or 5432}:*:*:{SECRET}\n")
+    pgpass.chmod(0o600)
+    services = tmp_path / "services"
+    services.write_text(
+        f"[pqtest]\nhost={parts.hostname}\nport={parts.port or 5432}\n"
+        f"dbname={parts.path.lstrip('/')}\nuser={parts.username}\n"
+    )
+    monkeypatch.setenv("PGPASSWORD", SECRET)
+    monkeypatch.setenv("PGPASSFILE", str(pgpass))
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    for where in (url, f"postgresql:///?service=pqtest&schema={schema}&application_name={app}"):
+        q = pq_core.open(where)
+        job_id = q.put("x")
+        assert q.item(job_id).payload == "x" and SECRET not in repr(q)
+        q.close()

@@ -301,5 +301,6 @@ for model, examples in ((QueueModel, 80), (PostgresQueueModel, 40)):
     )
 test_the_queue_behaves_like_its_model_on_sqlite = QueueModel.TestCase
 test_the_queue_behaves_like_its_model_on_postgres = pytest.mark.skipif(
-    not os.environ.get("PQ_TEST_POSTGRES_URL"), reason=NO_POSTGRES
+    not os.environ.get("PQ_TEST_POSTGRES_URL") and os.environ.get("PQ_REQUIRE_POSTGRES") != "1",
+    reason=NO_POSTGRES,
 )(PostgresQueueModel.TestCase)

@@ -3,11 +3,10 @@ shows or prints. The tests that need a server run against the one PQ_TEST_POSTGR
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
+from stores import postgres_store
 
 import pq_core
 from pq_core import Status
@@ -16,25 +15,12 @@ from pq_tui.app import PqApp
 from pq_tui.pilot import press, settle
 from pq_tui.screenshots import ACTOR, SIZE
 
-NO_POSTGRES = "PQ_TEST_POSTGRES_URL is not set: the dashboard on PostgreSQL needs a real server"
-
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A URL to a schema of this test's own on the server, dropped afterwards."""
-    url = os.environ.get("PQ_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip(NO_POSTGRES)
-    import psycopg
-
-    schema = f"pq_tui_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_store() as url:
+        yield url
 
 
 def test_passwords_are_redacted_in_urls_and_connection_strings():
