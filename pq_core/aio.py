@@ -21,12 +21,12 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
-from pq_core import identity
+from pq_core import identity, steps
 from pq_core.consume import ConsumerBase, Deliver, Pause
 from pq_core.errors import InvalidValue
 from pq_core.lease import AsyncLeaseKeeper
 from pq_core.model import Duration, Item, parse_duration
-from pq_core.queue import DEFAULT_QUEUE, Calls, QueueBase, T, claim_of
+from pq_core.queue import DEFAULT_QUEUE, Calls, QueueBase, T
 
 
 async def open_async(target: str | os.PathLike[str], **options: Any) -> AsyncQueue:
@@ -84,17 +84,8 @@ class AsyncQueue(QueueBase):
         self._keeper = AsyncLeaseKeeper(self.heartbeat)
 
     async def _drive(self, calls: Calls[T]) -> T:
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                step = calls.throw(error) if error is not None else calls.send(value)
-            except StopIteration as stop:
-                return stop.value
-            try:
-                value, error = await getattr(self.store, step.method)(*step.args), None
-            except BaseException as exc:  # cancellation too: the calls' finally blocks run
-                value, error = None, exc
+        store = self.store
+        return await steps.run_async(calls, lambda step: getattr(store, step.method)(*step.args))
 
     async def __aenter__(self) -> AsyncQueue:
         return self
@@ -130,26 +121,15 @@ class AsyncQueue(QueueBase):
         if item is None:
             yield None
             return
-        claim = claim_of(item)
-        keep = self.heartbeat_in_background if heartbeat is None else heartbeat
-        self._open.add(claim)
-        if keep:
-            self._keeper.hold(item)
+        claim = self._holding(item, heartbeat)
         try:
-            try:
-                yield item
-            except BaseException as exc:
-                self._keeper.forget(item)
-                if claim not in self._settled:
-                    await self._drive(self._settle_after(item, exc))
-                raise
-            self._keeper.forget(item)
-            if claim not in self._settled:
-                await self.done(item)
-        finally:
-            self._keeper.forget(item)
-            self._open.discard(claim)
-            self._settled.discard(claim)
+            yield item
+        except BaseException as exc:
+            if not self._let_go(item, claim):
+                await self._drive(self._settle_after(item, exc))
+            raise
+        if not self._let_go(item, claim):
+            await self.done(item)
 
     def consume(
         self,

@@ -24,7 +24,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar
 
-from pq_core import identity
+from pq_core import identity, steps
 from pq_core import payload as codec
 from pq_core.consume import Consumer
 from pq_core.errors import InvalidValue, ItemNotFound, LeaseLost
@@ -146,17 +146,7 @@ class call:  # noqa: N801 - used as a decorator, like property
 
 def drive(calls: Calls[T], store: Any) -> T:
     """Run a generator of StoreCalls against a synchronous store."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = calls.throw(error) if error is not None else calls.send(value)
-        except StopIteration as stop:
-            return stop.value
-        try:
-            value, error = getattr(store, step.method)(*step.args), None
-        except BaseException as exc:
-            value, error = None, exc
+    return steps.run(calls, lambda step: getattr(store, step.method)(*step.args))
 
 
 class QueueBase:
@@ -433,6 +423,22 @@ class QueueBase:
     def _note_settled(self, claim: tuple[int, str]) -> None:
         if claim in self._open:
             self._settled.add(claim)
+
+    def _holding(self, item: Item, heartbeat: bool | None) -> tuple[int, str]:
+        """A claim() body starts with this job: note it open, keep its lease alive."""
+        claim = claim_of(item)
+        self._open.add(claim)
+        if self.heartbeat_in_background if heartbeat is None else heartbeat:
+            self._keeper.hold(item)  # type: ignore[attr-defined]
+        return claim
+
+    def _let_go(self, item: Item, claim: tuple[int, str]) -> bool:
+        """The body ended: stop keeping the lease; whether the body settled the job itself."""
+        self._keeper.forget(item)  # type: ignore[attr-defined]
+        self._open.discard(claim)
+        settled = claim in self._settled
+        self._settled.discard(claim)
+        return settled
 
     def _settle_after(self, item: Item, exc: BaseException | None) -> Calls[None]:
         """Settle a job whose body ended early: an exception is a failure (its traceback
@@ -864,26 +870,15 @@ class Queue(QueueBase):
         if item is None:
             yield None
             return
-        claim = claim_of(item)
-        keep = self.heartbeat_in_background if heartbeat is None else heartbeat
-        self._open.add(claim)
-        if keep:
-            self._keeper.hold(item)
+        claim = self._holding(item, heartbeat)
         try:
-            try:
-                yield item
-            except BaseException as exc:
-                self._keeper.forget(item)
-                if claim not in self._settled:
-                    self._drive(self._settle_after(item, exc))
-                raise
-            self._keeper.forget(item)
-            if claim not in self._settled:
-                self.done(item)
-        finally:
-            self._keeper.forget(item)
-            self._open.discard(claim)
-            self._settled.discard(claim)
+            yield item
+        except BaseException as exc:
+            if not self._let_go(item, claim):
+                self._drive(self._settle_after(item, exc))
+            raise
+        if not self._let_go(item, claim):
+            self.done(item)
 
     def consume(
         self,

@@ -1,11 +1,25 @@
-"""Shared by every test package: `async def` tests run on a fresh event loop."""
+"""Shared by every test package: a store of a test's own on each backend, and `async def`
+tests run on a fresh event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from stores import postgres_store
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store of this test's own on each backend: a file, or a schema on the test server."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "jobs.sqlite")
+        return
+    with postgres_store() as url:
+        yield url
 
 
 @pytest.hookimpl(tryfirst=True)

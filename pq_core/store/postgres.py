@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from pq_core import steps
 from pq_core.errors import (
     ConnectionLost,
     InvalidValue,
@@ -925,17 +926,7 @@ class AsyncPostgresStore(PostgresPlans):
             return await cur.fetchall() if cur.description is not None else []
 
         async def drive_async() -> T:
-            value: Any = None
-            error: BaseException | None = None
-            while True:
-                try:
-                    stmt = plan.throw(error) if error is not None else plan.send(value)
-                except StopIteration as stop:
-                    return stop.value
-                try:
-                    value, error = await execute(stmt), None
-                except self._psycopg.Error as exc:
-                    value, error = None, exc
+            return await steps.run_async(plan, execute)
 
         if op.single:
             return await drive_async()

@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
+from pq_core import steps
 from pq_core.errors import InvalidValue, ItemNotFound
 from pq_core.model import EventKind, Status, duration_text, error_signature
 from pq_core.store.base import (
@@ -100,12 +101,7 @@ def read(plan: Callable[..., Plan[Any]] | None = None, *, single: bool = False) 
 
 def drive(plan: Plan[T], execute: Callable[[Stmt], list[tuple]]) -> T:
     """Run a plan synchronously: each statement through `execute`, its rows sent back."""
-    try:
-        stmt = next(plan)
-        while True:
-            stmt = plan.send(execute(stmt))
-    except StopIteration as stop:
-        return stop.value
+    return steps.run(plan, execute)
 
 
 class SQLStore:

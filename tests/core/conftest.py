@@ -57,14 +57,20 @@ class ServerClock(FakeClock):
         import psycopg
 
         self._now = value
-        conn = getattr(self, "_conn", None)
-        if conn is None or conn.closed:
-            conn = self._conn = psycopg.connect(self.target.conninfo, autocommit=True)
-            conn.execute(f'SET search_path TO "{self.target.schema}"')
-        conn.execute(
-            "WITH gone AS (DELETE FROM pq_clock) INSERT INTO pq_clock (frozen_at) VALUES (%s)",
-            (value,),
-        )
+        for _attempt in range(2):  # a test may have ended this connection with its own
+            conn = getattr(self, "_conn", None)
+            if conn is None or conn.closed or conn.broken:
+                conn = self._conn = psycopg.connect(self.target.conninfo, autocommit=True)
+                conn.execute(f'SET search_path TO "{self.target.schema}"')
+            try:
+                conn.execute(
+                    "WITH gone AS (DELETE FROM pq_clock)"
+                    " INSERT INTO pq_clock (frozen_at) VALUES (%s)",
+                    (value,),
+                )
+                return
+            except psycopg.OperationalError:
+                conn.close()
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,15 +18,6 @@ from stores import postgres_store
 
 import pq_core
 from pq_core import Status
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "jobs.sqlite")
-        return
-    with postgres_store() as url:
-        yield url
 
 
 async def opened(target: str, **options: object) -> pq_core.AsyncQueue:

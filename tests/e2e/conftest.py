@@ -4,23 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
-from stores import postgres_store
-
 ROLES = Path(__file__).with_name("roles.py")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A store of this test's own on each backend: a file, or a schema on the test server."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "jobs.sqlite")
-        return
-    with postgres_store() as url:
-        yield url
 
 
 def spawn(

@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 from core.conftest import START, FakeClock
-from stores import postgres_url, terminate
+from stores import application_name, postgres_store, postgres_url, terminate
 
-import pq_core
 from pq_core.store.base import JobRow, NewJob, Outcome, Store
 from pq_core.store.sqlite import SQLiteStore
 
@@ -62,16 +61,22 @@ class Backend:
 
 
 class PostgresBackend(Backend):
-    """A schema on the test server that every PostgreSQL test of the session reuses, wiped
-    before each: making a store's tables anew costs more than the test itself. Each test's
-    connections carry an application_name of its own, so it only ever ends its own."""
+    """A schema of this test's own on the test server (`stores.postgres_store`), and the
+    server's clock stopped for it. The test's connections carry an application_name of its
+    own, so it only ever ends its own."""
 
     name = "postgres"
 
-    def __init__(self, home: PostgresHome) -> None:
-        self.home = home
-        self.application_name = f"pq_test_{uuid.uuid4().hex[:12]}"
-        super().__init__(f"{home.url}&application_name={self.application_name}", SchemaClock(home))
+    def __init__(self, url: str) -> None:
+        from core.conftest import ServerClock
+
+        from pq_core.store.postgres import Target
+
+        self.application_name = application_name(url)
+        self.schema = Target(url).schema
+        self.conninfo = Target(url).conninfo
+        self._conn: Any = None
+        super().__init__(url, ServerClock(url))
 
     def open(self, mixin: type | None = None, **options: Any) -> Store:
         from pq_core.store.postgres import PostgresStore
@@ -84,114 +89,49 @@ class PostgresBackend(Backend):
         """A connection outside pq, in the store's schema, counted as this test's."""
         import psycopg
 
-        conn = psycopg.connect(
-            self.home.base, application_name=self.application_name, autocommit=True
-        )
-        conn.execute(f'SET search_path TO "{self.home.schema}"')
+        conn = psycopg.connect(self.conninfo, autocommit=True)
+        conn.execute(f'SET search_path TO "{self.schema}"')
         return conn
 
     def sql(self, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
-        cur = self.home.conn.execute(statement.replace("?", "%s"), params)
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = self.connect()
+        cur = self._conn.execute(statement.replace("?", "%s"), params)
         return cur.fetchall() if cur.description else []
 
     def terminate(self) -> int:
         """End every server connection this test opened; how many there were."""
-        return terminate(self.home.conn, self.application_name)
+        import psycopg
+
+        with psycopg.connect(postgres_url(), autocommit=True) as admin:
+            return terminate(admin, self.application_name)
 
     def close(self) -> None:
         super().close()
-        self.terminate()
+        if self._conn is not None:
+            self._conn.close()
 
 
 def _with(mixin: type | None, base: type) -> type:
     return base if mixin is None else type(mixin.__name__ + base.__name__, (mixin, base), {})
 
 
-class PostgresHome:
-    """The session's schema, its tables made once, and a connection to reset and read them."""
-
-    def __init__(self, base: str) -> None:
-        import psycopg
-
-        self.schema = f"pq_test_{uuid.uuid4().hex[:12]}"
-        self.base = base
-        self.conn = psycopg.connect(base, autocommit=True)
-        self.conn.execute(f'CREATE SCHEMA "{self.schema}"')
-        sep = "&" if "?" in base else "?"
-        self.url = f"{base}{sep}schema={self.schema}"
-        pq_core.open(self.url).close()  # the tables
-        self.conn.execute(f'SET search_path TO "{self.schema}"')
-        tables = [
-            name
-            for (name,) in self.conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = %s", (self.schema,)
-            ).fetchall()
-        ]
-        sequences = [
-            name
-            for (name,) in self.conn.execute(
-                "SELECT sequencename FROM pg_sequences WHERE schemaname = %s", (self.schema,)
-            ).fetchall()
-        ]
-        # The jobs first: deleting them moves the counters, which go after them.
-        tables.sort(key=lambda t: (t != "pq_jobs", t == "pq_counters"))
-        self.wipe = "; ".join(
-            [f'DELETE FROM "{t}"' for t in tables if t != "pq_meta"]
-            + ["DELETE FROM pq_meta WHERE key <> 'version'"]
-            + [f'ALTER SEQUENCE "{s}" RESTART' for s in sequences]
-        )
-
-    def reset(self) -> None:
-        self.conn.execute(self.wipe)
-
-    def close(self) -> None:
-        self.conn.execute(f'DROP SCHEMA "{self.schema}" CASCADE')
-        self.conn.close()
-
-
-class SchemaClock(FakeClock):
-    """The server's clock (`pq_now()`) of the session's schema, stopped at START and moved
-    when the test says so (a row in pq_clock)."""
-
-    def __init__(self, home: PostgresHome, start: float = START) -> None:
-        self.home = home
-        super().__init__(start)
-
-    @property  # type: ignore[override]
-    def now(self) -> float:
-        return self._now
-
-    @now.setter
-    def now(self, value: float) -> None:
-        self._now = value
-        self.home.conn.execute(
-            "DELETE FROM pq_clock; INSERT INTO pq_clock (frozen_at) VALUES (%s)"
-            .replace("%s", repr(float(value)))
-        )  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def postgres_home() -> Iterator[PostgresHome]:
-    home = PostgresHome(postgres_url())
-    try:
-        yield home
-    finally:
-        home.close()
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """One store's home on each backend, with its clock stopped at START."""
     if request.param == "sqlite":
-        home: Backend = Backend(str(tmp_path / "jobs.sqlite"), FakeClock())
-    else:
-        postgres: PostgresHome = request.getfixturevalue("postgres_home")
-        postgres.reset()
-        home = PostgresBackend(postgres)
-    try:
-        yield home
-    finally:
-        home.close()
+        home = Backend(str(tmp_path / "jobs.sqlite"), FakeClock())
+        try:
+            yield home
+        finally:
+            home.close()
+        return
+    with postgres_store() as url:
+        postgres = PostgresBackend(url)
+        try:
+            yield postgres
+        finally:
+            postgres.close()
 
 
 @pytest.fixture

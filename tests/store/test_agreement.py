@@ -10,27 +10,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stores import postgres_store
 
 from pq_core.store.base import Held, JobFilter, Outcome, Store, Verdict
 
-from .conftest import EVERY_MINUTE, START, Backend, FakeClock, PostgresBackend, PostgresHome, job
+from .conftest import EVERY_MINUTE, START, Backend, FakeClock, PostgresBackend, job
 
 MINUTE = int(START // 60)
 
 
 @pytest.fixture
-def both(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, Backend]]:
-    home: PostgresHome = request.getfixturevalue("postgres_home")
-    home.reset()
-    backends = {
-        "sqlite": Backend(str(tmp_path / "jobs.sqlite"), FakeClock()),
-        "postgres": PostgresBackend(home),
-    }
-    try:
-        yield backends
-    finally:
-        for backend in backends.values():
-            backend.close()
+def both(tmp_path: Path) -> Iterator[dict[str, Backend]]:
+    with postgres_store() as url:
+        backends = {
+            "sqlite": Backend(str(tmp_path / "jobs.sqlite"), FakeClock()),
+            "postgres": PostgresBackend(url),
+        }
+        try:
+            yield backends
+        finally:
+            for backend in backends.values():
+                backend.close()
 
 
 class Script:

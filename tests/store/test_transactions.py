@@ -235,7 +235,7 @@ def test_an_idle_connection_the_server_ended_is_replaced_before_the_next_call(
     for n in range(20):
         store.insert([job(str(n))])
         first = _backend_pid(store)
-        assert backend.terminate() == 1
+        assert backend.terminate() >= 1  # the store's connection (and the clock's)
         assert store.count(JobFilter()) == n + 1  # not ConnectionLost: it is replaced first
         assert _backend_pid(store) != first
 
