@@ -1,12 +1,12 @@
 """The PostgreSQL backend: the same contract as the SQLite store, for many machines.
 
 - The server's clock decides every lease, delay and age (`pq_now()`), so clients whose clocks
-  disagree still agree on who holds a job. Tests stop that clock by putting one row in
-  `pq_clock` (an empty table means the server's own time).
+  disagree still agree on who holds a job. Tests stop that clock by replacing `pq_now()` in
+  their store's schema.
 - Each hot call is one statement, so one round trip: put (with its wake-up), claim (with the
   fused ack of the previous job), done, fail, heartbeat, release. Claims use
   `FOR UPDATE SKIP LOCKED`, so consumers never wait on each other's rows.
-- Counters are kept by statement triggers in the same transaction as the change, one row set
+- Counters are kept by each statement that moves jobs, in the same transaction, one row set
   per server connection (`shard` = the backend's pid), so writers on many machines never wait
   on a shared counter row; the manager folds the rows of connections that are gone.
 - A waiting `get(timeout=…)` LISTENs on its queue's own channel only while it waits.
@@ -25,6 +25,7 @@ import select
 import threading
 import urllib.parse
 import weakref
+from collections import defaultdict
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -91,9 +92,9 @@ MIGRATIONS: list[str] = [
     # 2: the server's clock; counters kept by triggers; failures in each job's own history;
     # paused queues; indexes for scheduled jobs, errors and purging by age per queue.
     """
-    CREATE TABLE pq_clock (frozen_at DOUBLE PRECISION NOT NULL);
+    -- The store's clock. Tests stop it by replacing this function in their store's schema.
     CREATE FUNCTION pq_now() RETURNS DOUBLE PRECISION LANGUAGE sql STABLE AS $$
-        SELECT coalesce((SELECT max(frozen_at) FROM pq_clock), extract(epoch FROM now()))
+        SELECT extract(epoch FROM now())
     $$;
     CREATE FUNCTION pq_channel(queue TEXT) RETURNS TEXT LANGUAGE sql STABLE AS $$
         SELECT 'pq_' || md5(current_schema() || '/' || queue)
@@ -142,47 +143,6 @@ MIGRATIONS: list[str] = [
         changed_at DOUBLE PRECISION NOT NULL, changed_by TEXT NOT NULL
     );
 
-    CREATE FUNCTION pq_count_changes() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'INSERT' THEN
-            INSERT INTO pq_counters (queue, kind, minute, shard, n)
-                SELECT queue, status, 0, pg_backend_pid(), count(*) FROM new_rows
-                GROUP BY queue, status
-                ON CONFLICT (queue, kind, minute, shard)
-                DO UPDATE SET n = pq_counters.n + excluded.n;
-        ELSIF TG_OP = 'DELETE' THEN
-            INSERT INTO pq_counters (queue, kind, minute, shard, n)
-                SELECT queue, status, 0, pg_backend_pid(), -count(*) FROM old_rows
-                GROUP BY queue, status
-                ON CONFLICT (queue, kind, minute, shard)
-                DO UPDATE SET n = pq_counters.n + excluded.n;
-        ELSE
-            INSERT INTO pq_counters (queue, kind, minute, shard, n)
-                SELECT d.queue, d.kind, d.minute, pg_backend_pid(), sum(d.n)
-                FROM old_rows o JOIN new_rows w ON w.id = o.id
-                CROSS JOIN LATERAL (VALUES
-                    (o.queue, o.status, CAST(0 AS BIGINT), -1),
-                    (w.queue, w.status, CAST(0 AS BIGINT), 1),
-                    (w.queue, 'done', CASE WHEN w.status = 'done'
-                        THEN CAST(floor(w.updated_at / 60) AS BIGINT) END, 1)
-                ) AS d (queue, kind, minute, n)
-                WHERE o.status <> w.status AND d.minute IS NOT NULL
-                GROUP BY d.queue, d.kind, d.minute
-                ON CONFLICT (queue, kind, minute, shard)
-                DO UPDATE SET n = pq_counters.n + excluded.n;
-        END IF;
-        RETURN NULL;
-    END
-    $$;
-    CREATE TRIGGER pq_jobs_counted_in AFTER INSERT ON pq_jobs
-        REFERENCING NEW TABLE AS new_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION pq_count_changes();
-    CREATE TRIGGER pq_jobs_counted_move AFTER UPDATE ON pq_jobs
-        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION pq_count_changes();
-    CREATE TRIGGER pq_jobs_counted_out AFTER DELETE ON pq_jobs
-        REFERENCING OLD TABLE AS old_rows
-        FOR EACH STATEMENT EXECUTE FUNCTION pq_count_changes();
     """,
 ]
 
@@ -271,6 +231,36 @@ class PostgresPlans(SQLStore):
             {"queue": queue, "kind": kind, "n": n},
         )
 
+    def _moved(self, moves: Sequence[tuple[str, str | None, str | None]]) -> Plan[None]:
+        deltas: dict[tuple[str, str, bool], int] = defaultdict(int)
+        for queue, before, after in moves:
+            if before == after:
+                continue
+            if before is not None:
+                deltas[(queue, before, False)] -= 1
+            if after is not None:
+                deltas[(queue, after, False)] += 1
+            if after == "done":
+                deltas[(queue, "done", True)] += 1
+        changed = [(key, n) for key, n in sorted(deltas.items()) if n]
+        if changed:
+            yield Stmt(
+                "INSERT INTO pq_counters (queue, kind, minute, shard, n)"
+                " SELECT queue, kind,"
+                " CASE WHEN per_minute THEN CAST(floor(:now / 60) AS BIGINT) ELSE 0 END,"
+                " pg_backend_pid(), n FROM unnest(CAST(:queues AS text[]),"
+                " CAST(:kinds AS text[]), CAST(:per_minute AS boolean[]),"
+                " CAST(:ns AS bigint[])) AS d (queue, kind, per_minute, n)"
+                " ON CONFLICT (queue, kind, minute, shard)"
+                " DO UPDATE SET n = pq_counters.n + excluded.n",
+                {
+                    "queues": [k[0] for k, _ in changed],
+                    "kinds": [k[1] for k, _ in changed],
+                    "per_minute": [k[2] for k, _ in changed],
+                    "ns": [n for _, n in changed],
+                },
+            )
+
     def _wake(self, queues: Sequence[str]) -> Plan[None]:
         if queues:
             yield Stmt(
@@ -346,16 +336,36 @@ class PostgresPlans(SQLStore):
         rows = yield Stmt(_CLAIM_ACK if ack else _CLAIM, args)
         jobs = [self._job(r[1:]) for r in rows if r[0] == "job"]
         jobs.sort(key=lambda r: (-r.priority, r.available_at, r.id))
-        said = {r[1]: Outcome(r[5]) for r in rows if r[0] == "ack"}  # by position in `ack`
-        return jobs, [said.get(i, Outcome.MISSING) for i in range(1, len(ack) + 1)]
+        acked = {(r[1], r[5]) for r in rows if r[0] == "ack"}
+        return jobs, (yield from self._the_rest(ack, acked))
 
     @write(single=True)
     def complete(self, claims: Sequence[tuple[int, str]]) -> Plan[list[Outcome]]:
         rows = yield Stmt(
-            _COMPLETE, {"ids": [c[0] for c in claims], "tokens": [c[1] for c in claims]}
+            _COMPLETE_HELD, {"ids": [c[0] for c in claims], "tokens": [c[1] for c in claims]}
         )
-        said = {r[0]: Outcome(r[1]) for r in rows}  # by position in `claims`
-        return [said.get(i, Outcome.MISSING) for i in range(1, len(claims) + 1)]
+        return (yield from self._the_rest(claims, {(r[0], r[1]) for r in rows}))
+
+    def _the_rest(
+        self, claims: Sequence[tuple[int, str]], acked: set[tuple[int, str]]
+    ) -> Plan[list[Outcome]]:
+        """Outcomes of these claims: CHANGED for those acked as held claims; the others
+        (late acks, claims lost or gone) take the long way, one more statement."""
+        rest = [c for c in claims if tuple(c) not in acked]
+        said: dict[int, Outcome] = {}
+        if rest:
+            rows = yield Stmt(
+                _COMPLETE, {"ids": [c[0] for c in rest], "tokens": [c[1] for c in rest]}
+            )
+            said = {r[0]: Outcome(r[1]) for r in rows}  # by position in `rest`
+        outcomes, at = [], 0
+        for claim in claims:
+            if tuple(claim) in acked:
+                outcomes.append(Outcome.CHANGED)
+            else:
+                at += 1
+                outcomes.append(said.get(at, Outcome.MISSING))
+        return outcomes
 
     @write(single=True)
     def fail(
@@ -420,20 +430,32 @@ _WAKE_ONE = (
     "(SELECT count(pg_notify(pq_channel(queue), '')) FROM (SELECT DISTINCT queue FROM job) q)"
 )
 
-_INSERT_ONE = (
-    "WITH job AS (INSERT INTO pq_jobs (queue, payload, encoding, status, priority, max_attempts,"
-    " available_at, dedup_key, created_at, updated_at)"
-    " VALUES (:queue, :payload, :encoding, 'ready', :priority, :max_attempts,"
-    " :now + :delay, NULL, :now, :now) RETURNING id, queue)"
-    f" SELECT id FROM job WHERE {_WAKE_ONE} >= 0"
+# Counters, kept by each statement that moves jobs: `moves` (queue, kind, minute, n) summed into
+# this connection's own rows, so writers on many connections never wait on one another.
+_COUNTED = (
+    " counted AS (INSERT INTO pq_counters (queue, kind, minute, shard, n)"
+    "   SELECT queue, kind, minute, pg_backend_pid(), sum(n) FROM moves"
+    "   GROUP BY queue, kind, minute HAVING sum(n) <> 0"
+    "   ON CONFLICT (queue, kind, minute, shard) DO UPDATE SET n = pq_counters.n + excluded.n)"
 )
-_INSERT_DEDUP = (
-    "WITH job AS (INSERT INTO pq_jobs (queue, payload, encoding, status, priority, max_attempts,"
+_THIS_MINUTE = "CAST(floor(:now / 60) AS BIGINT)"
+_INSERT = (
+    "INSERT INTO pq_jobs (queue, payload, encoding, status, priority, max_attempts,"
     " available_at, dedup_key, created_at, updated_at)"
     " VALUES (:queue, :payload, :encoding, 'ready', :priority, :max_attempts,"
     " :now + :delay, :dedup_key, :now, :now)"
-    " ON CONFLICT (queue, dedup_key) WHERE dedup_key IS NOT NULL"
-    "   AND status IN ('ready', 'in_progress') DO NOTHING RETURNING id, queue)"
+)
+_INSERTED = (
+    " moves AS (SELECT queue, 'ready' AS kind, CAST(0 AS BIGINT) AS minute, 1 AS n FROM job),"
+    + _COUNTED
+)
+_INSERT_ONE = (
+    f"WITH job AS ({_INSERT} RETURNING id, queue),{_INSERTED}"
+    f" SELECT id FROM job WHERE {_WAKE_ONE} >= 0"
+)
+_INSERT_DEDUP = (
+    f"WITH job AS ({_INSERT} ON CONFLICT (queue, dedup_key) WHERE dedup_key IS NOT NULL"
+    f"   AND status IN ('ready', 'in_progress') DO NOTHING RETURNING id, queue),{_INSERTED}"
     f" SELECT id FROM job WHERE {_WAKE_ONE} >= 0"
     " UNION ALL"
     " SELECT id FROM pq_jobs WHERE queue = :queue AND dedup_key = :dedup_key"
@@ -446,8 +468,25 @@ _INSERT_MANY = (
     " :now + :delay, :now, :now"
     " FROM unnest(CAST(:payloads AS bytea[]), CAST(:encodings AS text[])) WITH ORDINALITY"
     "   AS t (payload, encoding, ord) ORDER BY t.ord"
-    " RETURNING id, queue)"
+    f" RETURNING id, queue),{_INSERTED}"
     f" SELECT id FROM job WHERE {_WAKE_ONE} >= 0"
+)
+# The claims to ack, each locked as it is now, so the status it leaves is the one counted.
+_ACKED = (
+    " old AS (SELECT j.id, j.token, j.queue, j.status FROM pq_jobs j JOIN a ON a.id = j.id"
+    "   WHERE j.token = a.token AND j.status <> 'done' FOR UPDATE OF j),"
+    " acked AS (UPDATE pq_jobs j SET status = 'done', updated_at = :now, lease_expires_at = NULL"
+    "   FROM old WHERE j.id = old.id RETURNING old.id, old.token, old.queue, old.status),"
+)
+_ACK_MOVES = (
+    " SELECT queue, status, CAST(0 AS BIGINT), -1 FROM acked"
+    " UNION ALL SELECT queue, 'done', 0, 1 FROM acked"
+    f" UNION ALL SELECT queue, 'done', {_THIS_MINUTE}, 1 FROM acked"
+)
+_ACK_OUTCOME = (
+    "CASE WHEN (a.id, a.token) IN (SELECT id, token FROM acked) THEN 'changed'"
+    " WHEN j.id IS NULL THEN 'missing'"
+    " WHEN j.token IS DISTINCT FROM a.token THEN 'lost' ELSE 'already' END"
 )
 _PICK_AND_CLAIM = (
     " picked AS (SELECT id FROM pq_jobs"
@@ -458,36 +497,54 @@ _PICK_AND_CLAIM = (
     " claimed AS (UPDATE pq_jobs j SET status = 'in_progress', attempts = j.attempts + 1,"
     "   token = :token, worker = :worker, updated_at = :now, claimed_at = :now,"
     f"   lease_expires_at = :now + {_CAPPED}"
-    f"   FROM picked WHERE j.id = picked.id RETURNING {_J_COLS})"
+    f"   FROM picked WHERE j.id = picked.id RETURNING {_J_COLS}),"
 )
-_CLAIM = f"WITH {_PICK_AND_CLAIM} SELECT 'job', {_COLS} FROM claimed"
+_CLAIM_MOVES = (
+    " SELECT queue, 'ready', CAST(0 AS BIGINT), -1 FROM claimed"
+    " UNION ALL SELECT queue, 'in_progress', 0, 1 FROM claimed"
+)
+# The common ack: a claim still held by its own token. Anything else (a late ack, a job taken
+# back or settled meanwhile) goes the long way, `_COMPLETE`, with its outcome worked out.
+_HELD_ACKED = (
+    " acked AS (UPDATE pq_jobs j SET status = 'done', updated_at = :now, lease_expires_at = NULL"
+    "   FROM a WHERE j.id = a.id AND j.token = a.token AND j.status = 'in_progress'"
+    "   RETURNING j.id, j.token, j.queue),"
+)
+_HELD_ACK_MOVES = (
+    " SELECT acked.queue, v.kind, v.minute, v.n FROM acked, (VALUES"
+    f"   ('in_progress', CAST(0 AS BIGINT), -1), ('done', 0, 1), ('done', {_THIS_MINUTE}, 1))"
+    "   AS v (kind, minute, n)"
+)
+_CLAIM = (
+    f"WITH {_PICK_AND_CLAIM}"
+    f" moves (queue, kind, minute, n) AS ({_CLAIM_MOVES}),{_COUNTED}"
+    f" SELECT 'job', {_COLS} FROM claimed"
+)
 _CLAIM_ACK = (
     "WITH a AS (SELECT * FROM unnest(CAST(:ack_ids AS bigint[]), CAST(:ack_tokens AS text[]))"
-    "   WITH ORDINALITY AS a (id, token, ord)),"
-    " acked AS (UPDATE pq_jobs j SET status = 'done', updated_at = :now, lease_expires_at = NULL"
-    "   FROM a WHERE j.id = a.id AND j.token = a.token AND j.status <> 'done'"
-    "   RETURNING j.id, j.token),"
-    f" {_PICK_AND_CLAIM}"
+    "   AS a (id, token)),"
+    f"{_HELD_ACKED}{_PICK_AND_CLAIM}"
+    f" moves (queue, kind, minute, n) AS ({_HELD_ACK_MOVES} UNION ALL {_CLAIM_MOVES}),"
+    f"{_COUNTED}"
     f" SELECT 'job', {_COLS} FROM claimed"
     " UNION ALL"
-    " SELECT 'ack', a.ord, NULL, NULL, NULL,"
-    "   CASE WHEN (a.id, a.token) IN (SELECT id, token FROM acked) THEN 'changed'"
-    "   WHEN j.id IS NULL THEN 'missing'"
-    "   WHEN j.token IS DISTINCT FROM a.token THEN 'lost' ELSE 'already' END,"
+    " SELECT 'ack', id, NULL, NULL, NULL, token,"
     "   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
-    " FROM a LEFT JOIN pq_jobs j ON j.id = a.id"
+    " FROM acked"
+)
+_COMPLETE_HELD = (
+    "WITH a AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS text[]))"
+    "   AS a (id, token)),"
+    f"{_HELD_ACKED}"
+    f" moves (queue, kind, minute, n) AS ({_HELD_ACK_MOVES}),{_COUNTED}"
+    " SELECT id, token FROM acked"
 )
 _COMPLETE = (
     "WITH a AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS text[]))"
     "   WITH ORDINALITY AS a (id, token, ord)),"
-    " acked AS (UPDATE pq_jobs j SET status = 'done', updated_at = :now, lease_expires_at = NULL"
-    "   FROM a WHERE j.id = a.id AND j.token = a.token AND j.status <> 'done'"
-    "   RETURNING j.id, j.token)"
-    " SELECT a.ord,"
-    "   CASE WHEN (a.id, a.token) IN (SELECT id, token FROM acked) THEN 'changed'"
-    "   WHEN j.id IS NULL THEN 'missing'"
-    "   WHEN j.token IS DISTINCT FROM a.token THEN 'lost' ELSE 'already' END"
-    " FROM a LEFT JOIN pq_jobs j ON j.id = a.id"
+    f"{_ACKED}"
+    f" moves (queue, kind, minute, n) AS ({_ACK_MOVES}),{_COUNTED}"
+    f" SELECT a.ord, {_ACK_OUTCOME} FROM a LEFT JOIN pq_jobs j ON j.id = a.id"
 )
 _FAIL = (
     "WITH job AS (UPDATE pq_jobs SET status = :status, available_at = :now + :retry_in,"
@@ -498,9 +555,11 @@ _FAIL = (
     "   SELECT id, :now, :kind, :actor,"
     "   'attempt ' || attempts || '/' || max_attempts || ': ' || coalesce(:error, 'failed')"
     "   FROM job),"
-    " counted AS (INSERT INTO pq_counters (queue, kind, minute, shard, n)"
-    "   SELECT queue, 'failed', CAST(floor(:now / 60) AS BIGINT), pg_backend_pid(), 1 FROM job"
-    "   ON CONFLICT (queue, kind, minute, shard) DO UPDATE SET n = pq_counters.n + 1),"
+    " moves (queue, kind, minute, n) AS ("
+    "   SELECT queue, 'in_progress', CAST(0 AS BIGINT), -1 FROM job"
+    "   UNION ALL SELECT queue, status, 0, 1 FROM job"
+    f"   UNION ALL SELECT queue, 'failed', {_THIS_MINUTE}, 1 FROM job),"
+    f"{_COUNTED},"
     " woken AS (SELECT pg_notify(pq_channel(queue), '') FROM job WHERE status = 'ready')"
     " SELECT 'changed', status FROM job WHERE (SELECT count(*) FROM woken) >= 0"
     " UNION ALL"
@@ -519,7 +578,11 @@ _EXTEND = (
 _RELEASE = (
     "WITH job AS (UPDATE pq_jobs SET status = 'ready', available_at = :now, updated_at = :now,"
     "   lease_expires_at = NULL, attempts = greatest(attempts - 1, 0)"
-    "   WHERE id = :id AND token = :token AND status = 'in_progress' RETURNING id, queue)"
+    "   WHERE id = :id AND token = :token AND status = 'in_progress' RETURNING id, queue),"
+    " moves (queue, kind, minute, n) AS ("
+    "   SELECT queue, 'in_progress', CAST(0 AS BIGINT), -1 FROM job"
+    "   UNION ALL SELECT queue, 'ready', 0, 1 FROM job),"
+    f"{_COUNTED}"
     f" SELECT 'changed' FROM job WHERE {_WAKE_ONE} >= 0"
     " UNION ALL"
     " SELECT CASE WHEN token IS DISTINCT FROM :token THEN 'lost' ELSE 'already' END"
@@ -746,6 +809,9 @@ def session_setup(store: PostgresPlans) -> str:
     """What every new connection runs first (one round trip): the lock timeout, the store's
     schema, read-only mode; it answers with the schema in use."""
     parts = [f"SET lock_timeout = {int(store.busy_timeout * 1000)}"]  # type: ignore[attr-defined]
+    # pq's statements are prepared after a few uses (psycopg); each is an index walk whatever
+    # its values, so one generic plan serves: no planning on every call (half a claim's cost).
+    parts.append("SET plan_cache_mode = force_generic_plan")
     schema = store.target.schema  # type: ignore[attr-defined]
     if schema is not None:
         parts.append(f"SET search_path TO {_ident(schema)}")

@@ -240,6 +240,8 @@ class SQLStore:
             " WHERE id IN (SELECT value FROM json_each(:ids)) RETURNING id, queue",
             {"ids": [r[0] for r in targets], "reset": reset_attempts},
         )
+        was = {r[0]: r[2] for r in targets}
+        yield from self._moved([(queue, was[i], Status.READY) for i, queue in changed])
         groups = _by_queue(changed)
         for queue, job_ids in groups.items():
             detail = f"requeued {len(job_ids)} job(s): {id_text(job_ids)}"
@@ -257,13 +259,15 @@ class SQLStore:
         for queue, job_ids in groups.items():
             detail = f"deleted {len(job_ids)} job(s): {id_text(job_ids)}"
             yield from self._record(queue, EventKind.DELETE, actor, detail, job_ids)
-        yield from self._remove([r[0] for r in rows])
+        yield from self._remove([r[:3] for r in rows])
         return [r[0] for r in rows]
 
-    def _remove(self, ids: Sequence[int]) -> Plan[None]:
-        """Delete jobs and what refers only to them (history, links to events)."""
-        args = {"ids": list(ids)}
+    def _remove(self, rows: Sequence[tuple]) -> Plan[None]:
+        """Delete jobs, (id, queue, status) each, and what refers only to them (history,
+        links to events)."""
+        args = {"ids": [r[0] for r in rows]}
         yield Stmt("DELETE FROM pq_jobs WHERE id IN (SELECT value FROM json_each(:ids))", args)
+        yield from self._moved([(queue, status, None) for _id, queue, status in rows])
         yield Stmt(
             "DELETE FROM pq_event_jobs WHERE job_id IN (SELECT value FROM json_each(:ids))", args
         )
@@ -307,7 +311,7 @@ class SQLStore:
             if not gone:
                 continue
             ids = [r[0] for r in gone]
-            yield from self._remove(ids)
+            yield from self._remove([(i, name, status) for i in ids])
             detail = f"purged {len(ids)} {status} job(s) older than {duration_text(older_than)}"
             yield from self._record(name, EventKind.PURGE, actor, detail, [], len(ids))
             removed += len(ids)
@@ -380,6 +384,7 @@ class SQLStore:
             " WHERE id = :id RETURNING queue",
             {"status": status, "id": job_id},
         )
+        yield from self._moved([(queue, rows[0][2], status)])
         detail = f"job {job_id} set to {status}"
         yield from self._record(queue, f"set {status}", actor, detail, [job_id])
         if status == Status.READY:
@@ -446,12 +451,14 @@ class SQLStore:
         failed: dict[str, int] = defaultdict(int)
         for (queue, reason, status), ids in sorted(groups.items()):
             error = f"taken back by the manager: {reason}"
-            yield Stmt(
+            settled = yield Stmt(
                 "UPDATE pq_jobs SET status = :status, available_at = :now, updated_at = :now,"
                 " last_error = :error, error_sig = :sig, lease_expires_at = NULL"
-                " WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'in_progress'",
+                " WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'in_progress'"
+                " RETURNING id",
                 {"status": status, "error": error, "sig": error_signature(error), "ids": ids},
             )
+            yield from self._moved([(queue, Status.IN_PROGRESS, status)] * len(settled))
             failed[queue] += len(ids)
             if status == Status.READY:
                 detail = f"requeued {len(ids)} job(s): {reason}"
@@ -467,6 +474,13 @@ class SQLStore:
     def _count(self, queue: str, kind: str, n: int, per_minute: bool = False) -> Plan[None]:
         """Add n to a counter: jobs in status `kind`, or (per_minute) `kind` this minute."""
         raise NotImplementedError
+        yield
+
+    def _moved(self, moves: Sequence[tuple[str, str | None, str | None]]) -> Plan[None]:
+        """Count jobs these statements moved, (queue, status before, status after; None for a
+        job removed), where the backend does not count them by itself (SQLite's triggers do:
+        nothing to do here)."""
+        return
         yield
 
     @write(single=True)

@@ -39,13 +39,13 @@ class FakeClock:
 
 class ServerClock(FakeClock):
     """The same, for a PostgreSQL store, whose time is the server's: it stops the server's
-    clock for this test's store (a row in pq_clock) and moves it when the test says so."""
+    clock for this test's store (its own pq_now()) and moves it when the test says so."""
 
     def __init__(self, url: str, start: float = START) -> None:
         from pq_core.store.postgres import Target
 
         self.target = Target(url)
-        pq_core.open(url).close()  # the store's tables, pq_clock among them
+        pq_core.open(url).close()  # the store's tables and its pq_now()
         super().__init__(start)
 
     @property  # type: ignore[override]
@@ -63,14 +63,19 @@ class ServerClock(FakeClock):
                 conn = self._conn = psycopg.connect(self.target.conninfo, autocommit=True)
                 conn.execute(f'SET search_path TO "{self.target.schema}"')
             try:
-                conn.execute(
-                    "WITH gone AS (DELETE FROM pq_clock)"
-                    " INSERT INTO pq_clock (frozen_at) VALUES (%s)",
-                    (value,),
-                )
+                conn.execute(stop_the_clock(value))
                 return
             except psycopg.OperationalError:
                 conn.close()
+
+
+def stop_the_clock(at: float) -> str:
+    """The statement that makes a PostgreSQL store's clock (`pq_now()`, in the store's schema)
+    say `at` until the next one."""
+    return (
+        "CREATE OR REPLACE FUNCTION pq_now() RETURNS DOUBLE PRECISION LANGUAGE sql STABLE"
+        f" AS $$ SELECT CAST({float(at)!r} AS DOUBLE PRECISION) $$"
+    )
 
 
 @contextmanager
