@@ -569,7 +569,10 @@ class SQLStore:
         """A WHERE clause (and its parameters) for a JobFilter."""
         parts, args = ["1 = 1"], {}
         if where.queue is not None:
-            parts.append("queue = :queue")
+            # A window of ids (a search's bounded read) is read from the primary key: the
+            # listing index (queue, status, id) would walk every id of the queue for it.
+            windowed = where.id_range is not None and not where.statuses
+            parts.append("queue || '' = :queue" if windowed else "queue = :queue")
             args["queue"] = where.queue
         if where.statuses:
             names = [f":status{i}" for i in range(len(where.statuses))]

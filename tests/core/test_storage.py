@@ -57,6 +57,26 @@ def test_a_claim_is_one_statement_on_the_ready_index_however_many_jobs_are_done(
     q.close()
 
 
+def test_a_window_of_ids_in_one_queue_is_read_from_the_primary_key_not_the_whole_queue(
+    db: str,
+) -> None:
+    store = TracedStore(db, durability="normal")
+    q = pq_core.Queue(store, "big")
+    q.put_many(f"report {n}" for n in range(5_000))
+    store.statements.clear()
+    found = q.items(search="report 4321", id_range=(4_000, 4_500), limit=10)
+    assert [i.payload for i in found] == ["report 4321"]
+    assert q.count(search="report 4321", id_range=(4_000, 4_500)) == 1
+    reads = [s for s in store.statements if s.startswith("SELECT") and "BETWEEN" in s]
+    assert len(reads) == 2, store.statements
+    plain = sqlite3.connect(db)
+    for read in reads:
+        plan = " / ".join(row[-1] for row in plain.execute("EXPLAIN QUERY PLAN " + read))
+        assert "PRIMARY KEY" in plan, plan  # the window's 501 ids, not the queue's 5,000
+    plain.close()
+    q.close()
+
+
 def test_a_store_another_process_creates_while_this_one_opens_it_is_not_taken_for_a_foreign_file(
     db: str,
 ) -> None:
