@@ -46,9 +46,8 @@ class Summary(Static):
 
     def _counts(self, snapshot: Snapshot) -> Table:
         queues = list(snapshot.queues)
-        failed = any(_failed(qs) is not None for qs in queues)
         # The sparkline gets what the other columns leave: up to 29 whole minutes, at least 6.
-        minutes = max(6, min(29, self.app.size.width - (92 if failed else 82)))
+        minutes = max(6, min(29, self.app.size.width - 92))
         shown = [(inert(qs.queue, limit=16), Throughput.of(qs)) for qs in queues[:MAX_QUEUES]]
         rows = list(shown)
         if len(queues) > 1:
@@ -66,21 +65,18 @@ class Summary(Static):
         heading = f"done/min · {minutes} min · █ = {count(scale)}"
         table.add_column(heading, no_wrap=True, min_width=minutes)
         table.add_column("last", justify="right", no_wrap=True)  # the last bar's minute
-        if failed:
-            table.add_column(Text("failed", style="red"), justify="right", no_wrap=True)
+        table.add_column(Text("failed", style="red"), justify="right", no_wrap=True)
         for name, throughput in shown:
-            table.add_row(*self._cells(name, throughput, minutes, scale, failed))
+            table.add_row(*self._cells(name, throughput, minutes, scale))
         if len(queues) > MAX_QUEUES:
             more = Text(f"+{len(queues) - MAX_QUEUES} more", style="dim")
             table.add_row(more, *[""] * (len(table.columns) - 1))
         if len(queues) > 1:
-            table.add_row(*self._cells(*rows[-1], minutes, scale, failed))
+            table.add_row(*self._cells(*rows[-1], minutes, scale))
         return table
 
     @staticmethod
-    def _cells(
-        name: Text, throughput: Throughput, minutes: int, scale: int, failed: bool
-    ) -> list[Text]:
+    def _cells(name: Text, throughput: Throughput, minutes: int, scale: int) -> list[Text]:
         cells = [name]
         for status in Status:
             n = throughput.counts[status]
@@ -89,9 +85,8 @@ class Summary(Static):
         cells.append(Text(span(age) if age is not None else "—", style="" if age else "dim"))
         cells.append(Text(sparkline(throughput.done[-minutes:], top=scale), style="green"))
         cells.append(Text(f"{count(throughput.last_done)}/min"))
-        if failed:
-            n = throughput.last_failed
-            cells.append(Text("—" if n is None else f"{count(n)}/min", style="red" if n else "dim"))
+        n = throughput.last_failed
+        cells.append(Text(f"{count(n)}/min", style="red" if n else "dim"))
         return cells
 
     def _compact_counts(self, snapshot: Snapshot) -> Text:
@@ -110,9 +105,8 @@ class Summary(Static):
             text.append("  ")
         text.append("done ", style="dim")
         text.append(f"{count(total.last_done)}/min")
-        if total.last_failed is not None:
-            text.append("  failed ", style="dim")
-            text.append(f"{count(total.last_failed)}/min", style="red" if total.last_failed else "")
+        text.append("  failed ", style="dim")
+        text.append(f"{count(total.last_failed)}/min", style="red" if total.last_failed else "")
         return text
 
     def _manager(self, snapshot: Snapshot) -> Text:
@@ -151,21 +145,21 @@ class Summary(Static):
 
 
 class Throughput:
-    """One row's figures: counts, the oldest ready age, and done (and failed, when the store
-    reports it) per whole minute, oldest first; the running minute is left out, so the last
-    bar and the "last" figure are the same minute."""
+    """One row's figures: counts, the oldest ready age, and done and failed per whole minute,
+    oldest first; the running minute is left out, so the last bar and the "last" figure are
+    the same minute."""
 
     def __init__(
         self,
         counts: dict[Status, int],
         oldest_ready_age: float | None,
         done: Sequence[int],
-        failed: Sequence[int] | None,
+        failed: Sequence[int],
     ) -> None:
         self.counts = counts
         self.oldest_ready_age = oldest_ready_age
         self.done = list(done)
-        self.failed = None if failed is None else list(failed)
+        self.failed = list(failed)
 
     @classmethod
     def of(cls, *queues: QueueStats) -> Throughput:
@@ -174,12 +168,11 @@ class Throughput:
             for status, n in qs.counts.items():
                 counts[status] += n
         ages = [qs.oldest_ready_age for qs in queues if qs.oldest_ready_age is not None]
-        failed_series = [f for qs in queues if (f := _failed(qs)) is not None]
         return cls(
             counts,
             max(ages) if ages else None,
             _whole_minutes([qs.done_per_minute for qs in queues]),
-            _whole_minutes(failed_series) if failed_series else None,
+            _whole_minutes([qs.failed_per_minute for qs in queues]),
         )
 
     @property
@@ -187,15 +180,8 @@ class Throughput:
         return self.done[-1] if self.done else 0
 
     @property
-    def last_failed(self) -> int | None:
-        if self.failed is None:
-            return None
+    def last_failed(self) -> int:
         return self.failed[-1] if self.failed else 0
-
-
-def _failed(qs: QueueStats) -> tuple[int, ...] | None:
-    # QueueStats gains failed_per_minute in a newer pq_core; before that there is none to show.
-    return getattr(qs, "failed_per_minute", None)
 
 
 def _whole_minutes(series: Sequence[Sequence[int]]) -> list[int]:

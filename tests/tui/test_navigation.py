@@ -70,6 +70,11 @@ async def test_the_cursor_stays_where_the_operator_moved_it_even_if_a_refresh_is
 
 
 async def test_tab_goes_through_the_panels_and_each_scrolls(store, make_app):
+    emails = pq_core.open(store, queue="emails", clock=lambda: T0)
+    for _ in range(4):  # more operator events than the activity panel shows
+        emails.pause(actor="pq ada@ops-laptop")
+        emails.resume(actor="pq ada@ops-laptop")
+    emails.close()
     app = make_app(store)
     async with app.run_test(size=(150, 32)) as pilot:  # low: the panels show 5 lines
         await settle(pilot)

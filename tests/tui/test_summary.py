@@ -1,9 +1,7 @@
 """The summary's throughput: one scale for every row, whole minutes only, and the "last"
-figure is the last bar's minute; failed per minute shows once the store reports it."""
+figure is the last bar's minute; failed per minute beside done."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from pq_core import QueueStats, Status
 from pq_tui.display import sparkline
@@ -19,7 +17,7 @@ def test_the_running_minute_is_left_out_so_the_last_bar_is_the_last_figure():
     assert throughput.done == [1, 2, 3, 5]
     assert throughput.last_done == 5
     assert sparkline(throughput.done)[-1] == "█"  # the last bar is the "last" figure's minute
-    assert throughput.last_failed is None  # this pq_core reports no failures per minute
+    assert throughput.last_failed == 0  # no failures reported
 
 
 def test_rows_are_summed_on_the_newest_minute():
@@ -31,28 +29,13 @@ def test_rows_are_summed_on_the_newest_minute():
     assert total.counts[Status.READY] == 2
 
 
-@dataclass(frozen=True)
-class NewerQueueStats:
-    """QueueStats as the next pq_core has it: with failed_per_minute."""
-
-    queue: str
-    counts: dict[Status, int]
-    oldest_ready_age: float | None
-    done_per_minute: tuple[int, ...]
-    failed_per_minute: tuple[int, ...]
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
 async def test_one_scale_for_every_row_and_failed_per_minute_beside_done(store, make_app):
     app = make_app(store)
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.pause()
         queues = (
-            NewerQueueStats("emails", COUNTS, None, (0,) * 27 + (40, 20, 3), (0,) * 28 + (2, 0)),
-            NewerQueueStats("webhooks", COUNTS, None, (0,) * 27 + (4, 2, 1), (0,) * 28 + (1, 0)),
+            QueueStats("emails", COUNTS, None, (0,) * 27 + (40, 20, 3), (0,) * 28 + (2, 0)),
+            QueueStats("webhooks", COUNTS, None, (0,) * 27 + (4, 2, 1), (0,) * 28 + (1, 0)),
         )
         snapshot = Snapshot(View(), None, 0.0, queues, (), 0, (), (), 0.0)  # type: ignore[arg-type]
         summary = app.dashboard.query_one("#summary")
