@@ -27,15 +27,27 @@ def _bulk(path: str, sql: str, rows: Iterator[tuple]) -> None:
 
 
 _PQ_INSERT = (
-    "INSERT INTO jobs (queue, payload, encoding, status, priority, attempts, max_attempts,"
+    "INSERT INTO pq_jobs (queue, payload, encoding, status, priority, attempts, max_attempts,"
     " created_at, updated_at, available_at, lease_expires_at, worker, last_error, token)"
     " VALUES ('default', ?, 'str', ?, 0, ?, 3, ?, ?, ?, ?, ?, ?, ?)"
 )
+# pq counts the jobs of each status per statement (its put does); a bulk insert recounts.
+_PQ_RECOUNT = (
+    "INSERT INTO pq_counters (queue, kind, minute, shard, n)"
+    " SELECT queue, status, 0, 0, count(*) FROM pq_jobs WHERE true GROUP BY queue, status"
+    " ON CONFLICT (queue, kind, minute, shard) DO UPDATE SET n = excluded.n"
+)
+
+
+def _pq_bulk(path: str, rows: Iterator[tuple]) -> None:
+    _bulk(path, _PQ_INSERT, rows)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(_PQ_RECOUNT)
+    conn.close()
 
 
 def pq_history(folder: str, done: int, dead: int) -> None:
-    """`done` done jobs and `dead` dead ones, a day old, in pq's schema (counters kept by its
-    own triggers)."""
+    """`done` done jobs and `dead` dead ones, a day old, in pq's schema, counted."""
     system = open_system("pq", folder, "normal")
     path = system.path
     system.close()
@@ -49,7 +61,7 @@ def pq_history(folder: str, done: int, dead: int) -> None:
             else:
                 yield (payload(i), "dead", 3, at, at + 1, at, None, None, "boom", None)
 
-    _bulk(path, _PQ_INSERT, rows())
+    _pq_bulk(path, rows())
 
 
 def pq_expired(folder: str, n: int) -> None:
@@ -65,7 +77,7 @@ def pq_expired(folder: str, n: int) -> None:
             token = f"{i:016x}"
             yield (payload(i), "in_progress", 1, at, at, at, now - 3600, ELSEWHERE, None, token)
 
-    _bulk(path, _PQ_INSERT, rows())
+    _pq_bulk(path, rows())
 
 
 def raw_history(folder: str, done: int) -> None:
