@@ -54,6 +54,7 @@ from pq_core.store.base import EventRow, JobFilter, JobRow, NewJob, Outcome, Sto
 T = TypeVar("T")
 
 DEFAULT_QUEUE = "default"
+_NONE = object()
 THIS = object()  # "this queue" default for calls that may also span every queue (queue=None)
 SPARK_MINUTES = 30
 WORKER_BEAT = 5.0  # seconds between a consumer's registry heartbeats
@@ -217,8 +218,14 @@ class QueueBase:
             raise InvalidValue(f"unknown option(s) for put_many: {', '.join(sorted(options))}")
         if dedup_key is not None:
             raise InvalidValue("put_many takes no dedup_key: use put for deduplicated jobs")
-        jobs = [self._new_job(p, priority, delay, max_attempts, None) for p in payloads]
-        return (yield StoreCall("insert", (jobs,))) if jobs else []
+        items = iter(payloads)
+        first = next(items, _NONE)
+        if first is _NONE:
+            return []
+        job = self._new_job(first, priority, delay, max_attempts, None)  # options checked once
+        encode, limit, same = codec.encode, self.max_payload_bytes, job[3:]
+        jobs = [job, *(NewJob(job.queue, *encode(p, limit)[::-1], *same) for p in items)]
+        return (yield StoreCall("insert", (jobs,)))
 
     def _new_job(
         self,

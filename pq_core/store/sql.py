@@ -51,11 +51,12 @@ LIVE = ("ready", "in_progress")
 
 
 class Stmt(NamedTuple):
-    """One statement of a plan. With `many`, it runs once per parameter set and yields no rows."""
+    """One statement of a plan. With `many`, it runs once per parameter set and yields no rows
+    (sets that are tuples bind by position, as they are)."""
 
     sql: str
     params: Mapping[str, Any] = {}
-    many: Sequence[Mapping[str, Any]] | None = None
+    many: Sequence[Mapping[str, Any] | tuple] | None = None
 
 
 Plan = Generator[Stmt, list[tuple], T]

@@ -503,7 +503,15 @@ class SQLiteStore(SQLStore):
                 [(job_id,)] = yield Stmt(sql + " RETURNING id", jobs[0]._asdict())
                 ids = [job_id]
             else:
-                yield Stmt(sql, many=[job._asdict() for job in jobs])
+                # One set of options (check_batch): each row binds by position, the options once.
+                [(now,)] = yield Stmt("SELECT :now")
+                q, _p, _e, priority, attempts, delay, _d = jobs[0]
+                yield Stmt(
+                    "INSERT INTO pq_jobs (queue, payload, encoding, status, priority,"
+                    " max_attempts, available_at, created_at, updated_at)"
+                    " VALUES (?, ?, ?, 'ready', ?, ?, ?, ?, ?)",
+                    many=[(q, j[1], j[2], priority, attempts, now + delay, now, now) for j in jobs],
+                )
                 # Under the write lock, one statement's rows get consecutive ids.
                 [(last,)] = yield Stmt("SELECT last_insert_rowid()")
                 ids = list(range(last - len(jobs) + 1, last + 1))
@@ -723,7 +731,9 @@ class SQLiteStore(SQLStore):
 
 def _execute(conn: sqlite3.Connection, stmt: Stmt, now: float) -> list[tuple]:
     if stmt.many is not None:
-        conn.executemany(stmt.sql, [_bind(p, now) for p in stmt.many])
+        rows = stmt.many
+        positional = bool(rows) and isinstance(rows[0], tuple)  # bound as they are
+        conn.executemany(stmt.sql, rows if positional else [_bind(p, now) for p in rows])
         return []
     return conn.execute(stmt.sql, _bind(stmt.params, now)).fetchall()
 
