@@ -76,6 +76,7 @@ class ConsumerBase:
         pause = 0.005
         idle_since = time.monotonic()
         trouble = 0.0
+        waited = False  # since the last job: a waiting store may have started listening
         while True:
             if q._stop.is_set():
                 yield from self._flush()
@@ -95,9 +96,12 @@ class ConsumerBase:
                     return
                 yield from q._beat()
                 yield StoreCall("wait", (q.name, pause))
+                waited = True
                 pause = min(pause * 2, IDLE_WAIT)
                 continue
-            yield StoreCall("quiet")  # busy again: no wake-ups pile up while the body runs
+            if waited:  # busy again: no wake-ups pile up while the body runs
+                yield StoreCall("quiet")
+                waited = False
             item = claimed[0]
             claim = claim_of(item)
             self._in_hand = item
