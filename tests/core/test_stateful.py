@@ -292,7 +292,7 @@ class PostgresQueueModel(QueueModel):
     backend = "postgres"
 
 
-for model, examples in ((QueueModel, 80), (PostgresQueueModel, 40)):
+for model, examples in ((QueueModel, 50), (PostgresQueueModel, 25)):
     model.TestCase.settings = settings(
         max_examples=examples,
         stateful_step_count=50,

@@ -1,4 +1,4 @@
-"""Eight consumer processes drain 20,000 jobs: each job done exactly once, none lost."""
+"""Eight consumer processes drain 8,000 jobs: each job done exactly once, none lost."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from pq_core import Status
 from .conftest import spawn
 from .roles import read_ids
 
-JOBS = 20_000
+JOBS = 8_000
 CONSUMERS = 8
 
 
 @pytest.mark.slow
-def test_eight_consumer_processes_drain_twenty_thousand_jobs_each_done_exactly_once(
+def test_eight_consumer_processes_drain_eight_thousand_jobs_each_done_exactly_once(
     tmp_path: Path,
 ) -> None:
     db = str(tmp_path / "jobs.sqlite")

@@ -25,7 +25,7 @@ from pq_core import Status
 from .conftest import spawn
 from .roles import read_ids
 
-CHAOS_SECONDS = 15.0
+CHAOS_SECONDS = 10.0
 SLOTS = {
     "producer-0": {"pause": 0.002},
     "producer-1": {"pause": 0.002},
