@@ -33,6 +33,9 @@ STATUS_LABEL: dict[Status, str] = {
     Status.DEAD: "dead",
 }
 
+SCHEDULED_LABEL = "scheduled"  # ready, but not before a later time (delayed or backing off)
+SCHEDULED_STYLE = "bold blue"
+
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -135,6 +138,16 @@ def span(seconds: float) -> str:
         return f"{hours}h{minutes:02d}m"
     days, hours = divmod(hours, 24)
     return f"{days}d{hours:02d}h"
+
+
+def until(seconds: float) -> str:
+    """How long until a moment, in one unit, to fit a narrow column: "in 42s", "in 4m",
+    "in 20h", "in 3d"."""
+    seconds = max(int(seconds), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"in {seconds // size}{unit}"
+    return f"in {seconds}s"
 
 
 def ago(moment: datetime | float | None, now: float) -> str:

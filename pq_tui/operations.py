@@ -58,6 +58,18 @@ def delete(ids: Sequence[int], actor: str) -> Change:
     )
 
 
+def run_now(ids: Sequence[int], actor: str) -> Change:
+    ids = sorted(ids)
+    question = Text.assemble("Run ", (plural(len(ids), "scheduled job"), "bold"), " now?")
+    return Change(
+        "run now",
+        question,
+        "Run now",
+        lambda queue: queue.run_now(ids, actor=actor),
+        lambda n: f"{plural(n, 'scheduled job')} made available now",
+    )
+
+
 def purge(status: Status, older_than: str, count: int, scope: str | None, actor: str) -> Change:
     where = "every queue" if scope is None else f"queue {scope}"
     question = Text.assemble(

@@ -333,6 +333,7 @@ SCENES: dict[str, Scene] = {
     for s in (
         Scene("main", size=(160, 45)),
         Scene("dead", keys=("5",)),
+        Scene("scheduled", keys=("6",), size=(160, 45)),
         Scene("detail", keys=("5", "enter")),
         Scene("confirm", keys=("5", "space", "space", "r")),
         Scene("purge", keys=("p", "backspace", "backspace"), typed="10m"),

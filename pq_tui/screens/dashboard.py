@@ -38,12 +38,13 @@ from pq_tui.widgets.workers import WorkersPanel
 if TYPE_CHECKING:
     from pq_tui.app import PqApp
 
-STATUS_KEYS: dict[str, Status | None] = {
-    "all": None,
-    "ready": Status.READY,
-    "in_progress": Status.IN_PROGRESS,
-    "done": Status.DONE,
-    "dead": Status.DEAD,
+STATUS_KEYS: dict[str, tuple[Status | None, bool | None]] = {  # (status, scheduled)
+    "all": (None, None),
+    "ready": (Status.READY, False),  # available now
+    "in_progress": (Status.IN_PROGRESS, None),
+    "done": (Status.DONE, None),
+    "dead": (Status.DEAD, None),
+    "scheduled": (Status.READY, True),  # ready, but not before a later time
 }
 EDGE = 3  # rows from either end of the window at which the window moves on
 SHORT = 28  # terminals with fewer rows start zoomed: the jobs table alone
@@ -245,12 +246,16 @@ class DashboardScreen(Screen[None]):
     def _show_titles(self) -> None:
         view = self.view
         what = "all jobs" if view.status is None else f"{STATUS_LABEL[view.status]} jobs"
+        if view.scheduled is not None:
+            what = "scheduled jobs" if view.scheduled else "ready jobs, available now"
         title = Text(what, style="bold")
         if view.search:
             title.append(" matching ")
             title.append_text(inert(repr(view.search), limit=40))
         snapshot = self.snapshot
-        if self.sort_column == "id":
+        if self.sort_column == "id" and view.scheduled:
+            title.append(" · soonest first")
+        elif self.sort_column == "id":
             title.append(" · newest first" if view.newest_first else " · oldest first")
         else:
             header = dict(COLUMNS)[self.sort_column]
@@ -317,12 +322,15 @@ class DashboardScreen(Screen[None]):
         if action == "requeue":
             targets = self._target_statuses()
             return True if any(s != Status.READY for s in targets.values()) else None
+        if action == "run_now":
+            targets = self._target_statuses()
+            return True if any(s == Status.READY for s in targets.values()) else None
         return True
 
     def _update_keys(self) -> None:
         """Redraw the footer's keys, but only when one of them changed between enabled and
         disabled: redrawing it on every cursor move would cost more than the move."""
-        names = ("open_job", "mark", "requeue", "delete", "copy")
+        names = ("open_job", "mark", "requeue", "delete", "copy", "run_now")
         state = tuple(self.check_action(a, ()) for a in names)
         if state != self._keys_state:
             self._keys_state = state
@@ -350,7 +358,8 @@ class DashboardScreen(Screen[None]):
     # -- view actions ------------------------------------------------------------------------
 
     def action_show(self, status: str) -> None:
-        self._set_view(status=STATUS_KEYS[status])
+        wanted, scheduled = STATUS_KEYS[status]
+        self._set_view(status=wanted, scheduled=scheduled)
 
     def action_reverse(self) -> None:
         if self.sort_column == "id":
@@ -545,6 +554,17 @@ class DashboardScreen(Screen[None]):
             self._refuse("delete")
             return
         self.pq.confirm(operations.delete(ids, self.pq.actor), self)
+
+    def action_run_now(self) -> None:
+        """Make the scheduled (delayed or backing-off) jobs among the targets available now.
+        Nothing is lost or undone by it, so it asks nothing."""
+        targets = self._target_statuses()
+        ids = sorted(i for i, s in targets.items() if s == Status.READY)
+        if self.pq.read_only or not ids:
+            self._refuse("run now")
+            return
+        change = operations.run_now(ids, self.pq.actor)
+        self.pq.store.change(change.title, change.run, change.report, self)
 
     def action_purge(self) -> None:
         if self.pq.read_only:

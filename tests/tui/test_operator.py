@@ -1,0 +1,52 @@
+"""The operator's repair tools: scheduled jobs and run now, the errors view, bulk actions on
+everything that matches, the queues view with pause and resume, and what workers hold. Each
+drives the dashboard headless and checks the store afterwards through pq_core's API."""
+
+from __future__ import annotations
+
+from test_keys import plain, store_ids, table_ids
+
+from pq_core import Status
+from pq_tui.pilot import press, settle
+from pq_tui.screenshots import ACTOR, SIZE, T0
+
+
+async def test_scheduled_jobs_are_shown_counted_and_filtered_apart_and_run_now(
+    store, make_app, inspect
+):
+    q = inspect(store)
+    scheduled = store_ids(q, "ready", scheduled=True)
+    assert len(scheduled) >= 3  # the seed's delayed digests and report, and backing-off jobs
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        rows = {r.id: r for r in app.dashboard.snapshot.rows}
+        newest = rows[max(scheduled)]
+        assert str(newest.cells[2]) == "scheduled" and str(newest.cells[3]).startswith("in ")
+        summary = plain(app.dashboard.query_one("#summary"))
+        assert "scheduled" in summary.splitlines()[0]
+        await press(pilot, "6")
+        assert table_ids(app) == scheduled  # soonest first
+        assert app.dashboard.snapshot.total == q.count("ready", queue=None, scheduled=True)
+        first = table_ids(app)[0]
+        await press(pilot, "n")  # run now: no question, nothing is lost
+        assert first not in table_ids(app)
+        await press(pilot, "2")
+        assert first in table_ids(app)
+    assert first not in store_ids(q, "ready", scheduled=True)
+    assert first in store_ids(q, "ready", scheduled=False)
+    assert q.item(first).available_at.timestamp() <= T0
+    event = q.events(1)[0]
+    assert (event.kind, event.actor, event.job_ids) == ("run_now", ACTOR, (first,))
+
+
+async def test_run_now_is_off_on_a_job_that_is_not_ready(store, make_app, inspect):
+    q = inspect(store)
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "5")
+        assert app.dashboard.check_action("run_now", ()) is None
+        await press(pilot, "n")
+    assert q.count("dead", queue=None) == len(store_ids(q, "dead"))
+    assert Status.DEAD in {q.item(i).status for i in store_ids(q, "dead")}
