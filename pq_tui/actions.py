@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from textual.binding import Binding
 
 FILTERS = Binding.Group("filter", compact=True)
+VIEWS = Binding.Group("views", compact=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,9 @@ DASHBOARD: tuple[Action, ...] = (
     Action("6", "show('scheduled')", "scheduled", "Show scheduled jobs",
            "ready jobs not available yet (delayed or backing off), soonest first; 2 shows the "
            "available ones", "view", footer_group=FILTERS),
+    Action("e", "errors", "errors", "Show errors",
+           "the errors view: failed and dead jobs grouped by error; enter shows a group's jobs "
+           "here, where every job action works on the group", "view", footer_group=VIEWS),
     Action("slash", "search", "Search", "Filter by text",
            "filter by text: payload, error, worker or id (enter applies, esc closes)", "view"),
     Action("s", "reverse", "", "Reverse the order",
@@ -117,7 +121,7 @@ DASHBOARD: tuple[Action, ...] = (
            "jobs", writes=True),
     Action("p", "purge", "Purge", "Purge jobs",
            "purge: remove done or dead jobs older than an age", "jobs", writes=True),
-    Action("y", "copy('id')", "Copy id", "Copy job ids",
+    Action("y", "copy('id')", "", "Copy job ids",
            "copy the job's id (the marked jobs' ids) to the clipboard", "jobs"),
     Action("Y", "copy('payload')", "", "Copy payload",
            "copy the highlighted job's whole payload to the clipboard", "jobs"),
@@ -140,9 +144,24 @@ DETAIL: tuple[Action, ...] = (
     Action("k", "scroll(-1)", "", "", "scroll up (also ↑ pgup)", "job", shown_as="k  ↑"),
     Action("escape,q", "close", "Close", "", "back to the jobs", "job"),
 )
+ERRORS: tuple[Action, ...] = (
+    Action("enter", "choose", "", "Show this group's jobs",
+           "show the group's jobs on the dashboard (esc there shows every job again)", "errors"),
+    Action("j", "move(1)", "", "", "down (also ↓)", "errors", shown_as="j  ↓"),
+    Action("k", "move(-1)", "", "", "up (also ↑)", "errors", shown_as="k  ↑"),
+    Action("escape,q,e", "close", "Close", "", "back to the jobs", "errors",
+           shown_as="esc  e"),
+)
 # fmt: on
 
-GROUP_TITLES = {"view": "view", "move": "move", "jobs": "jobs", "app": "app", "job": "one job"}
+GROUP_TITLES = {
+    "view": "view",
+    "move": "move",
+    "jobs": "jobs",
+    "app": "app",
+    "job": "one job",
+    "errors": "errors view",
+}
 
 
 def available(actions: Iterable[Action], read_only: bool) -> Iterator[Action]:

@@ -94,6 +94,17 @@ def error_line(error: str | None) -> str:
     return "… " + lines[-1]
 
 
+def clip(value: str, limit: int) -> str:
+    """`value` cut to at most `limit` characters at a word's end, "…" marking the cut."""
+    if len(value) <= limit:
+        return value
+    cut = value[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,:;(") + "…"
+
+
 def event_line(detail: str) -> str:
     """An event's detail on one line. A failure's detail is "attempt 2/3: <error>"; when the
     error is a traceback, its last line says what happened, so that line is kept after the

@@ -61,3 +61,12 @@ class PurgeCounted(Message):
         self.older_than = older_than
         self.count = count
         self.error = error
+
+
+class Listed(Message):
+    """The rows of a listing screen (error groups, queues), or why there are none."""
+
+    def __init__(self, rows: tuple[object, ...], error: str = "") -> None:
+        super().__init__()
+        self.rows = rows
+        self.error = error

@@ -334,6 +334,8 @@ SCENES: dict[str, Scene] = {
         Scene("main", size=(160, 45)),
         Scene("dead", keys=("5",)),
         Scene("scheduled", keys=("6",), size=(160, 45)),
+        Scene("errors", keys=("e",), size=(160, 45)),
+        Scene("error_group", keys=("e", "enter"), size=(160, 45)),
         Scene("detail", keys=("5", "enter")),
         Scene("confirm", keys=("5", "space", "space", "r")),
         Scene("purge", keys=("p", "backspace", "backspace"), typed="10m"),

@@ -36,10 +36,12 @@ ERROR_PREVIEW = 200
 
 @dataclass(frozen=True, slots=True)
 class View:
-    """What the operator asked to see: a status filter (with READY, `scheduled` True shows only
-    the jobs not available yet, False only the available ones), a text filter, an error
-    group's signature, an order and where the fetched window of jobs starts."""
+    """What the operator asked to see: one queue or all, a status filter (with READY,
+    `scheduled` True shows only the jobs not available yet, False only the available ones),
+    a text filter, an error group's signature, an order and where the fetched window of jobs
+    starts."""
 
+    scope: str | None = None  # the queue shown, or None for every queue
     status: Status | None = None
     scheduled: bool | None = None
     search: str = ""

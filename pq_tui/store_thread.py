@@ -52,7 +52,7 @@ class StoreThread(threading.Thread):
         self._wanted: tuple[View, MessagePump] | None = None
         self._fetch_queued = False
         self._quiet_until = 0.0  # no periodic refresh before then
-        self._purge_wanted: tuple[MessagePump, Status, str] | None = None
+        self._purge_wanted: tuple[MessagePump, Status, str, str | None] | None = None
         self._purge_queued = False
 
     # -- the loop ----------------------------------------------------------------------------
@@ -121,7 +121,7 @@ class StoreThread(threading.Thread):
         view, reply_to = wanted
         started = time.monotonic()
         try:
-            snapshot = take(queue, view, self.scope, self.clock, show_queue=self.scope is None)
+            snapshot = take(queue, view, view.scope, self.clock, show_queue=self.scope is None)
         except StoreLocked as exc:
             return RefreshFailed(str(exc), busy=True)
         except QueueError as exc:
@@ -154,10 +154,13 @@ class StoreThread(threading.Thread):
 
         self.submit(read, reply_to)
 
-    def count_purge(self, reply_to: MessagePump, status: Status, older_than: str) -> None:
-        """Count what a purge would remove. While the operator types, only the latest choice
-        is counted: a count can take a while on a big store."""
-        self._purge_wanted = (reply_to, status, older_than)  # before the flag, as in refresh
+    def count_purge(
+        self, reply_to: MessagePump, status: Status, older_than: str, scope: str | None
+    ) -> None:
+        """Count what a purge of `scope` (a queue, or None: every queue) would remove. While
+        the operator types, only the latest choice is counted: a count can take a while on a
+        big store."""
+        self._purge_wanted = (reply_to, status, older_than, scope)  # before the flag, as in refresh
         if not self._purge_queued:
             self._purge_queued = True
             self.submit(self._count_latest_purge, reply_to)
@@ -167,11 +170,11 @@ class StoreThread(threading.Thread):
         wanted = self._purge_wanted
         if wanted is None:
             return
-        reply_to, status, older_than = wanted
+        reply_to, status, older_than, scope = wanted
         if not reply_to.is_attached:
             return  # the dialog was closed meanwhile
         try:
-            n = queue.purge(older_than or 0, status, queue=self.scope, dry_run=True)
+            n = queue.purge(older_than or 0, status, queue=scope, dry_run=True)
         except QueueError as exc:
             reply_to.post_message(PurgeCounted(status, older_than, None, str(exc)))
         except Exception as exc:  # the dialog waits for an answer: give it one

@@ -26,6 +26,7 @@ from pq_tui import actions, operations
 from pq_tui.display import STATUS_LABEL, ago, count, inert, payload_text, plural
 from pq_tui.messages import ActionDone, JobRead, Refreshed, RefreshFailed
 from pq_tui.screens.detail import DetailScreen
+from pq_tui.screens.errors import ErrorsScreen
 from pq_tui.screens.help import HelpScreen
 from pq_tui.screens.purge import PurgeChoice, PurgeScreen
 from pq_tui.snapshot import COLUMNS, PAGE, JobRow, Snapshot, View, sort_key
@@ -61,7 +62,7 @@ class DashboardScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__(id="dashboard")
-        self.view = View()
+        self.view = View(scope=self.pq.scope)
         self.snapshot: Snapshot | None = None
         self.marks: dict[int, Status] = {}
         self.following = True  # the cursor follows the first job until the operator moves it
@@ -241,7 +242,7 @@ class DashboardScreen(Screen[None]):
         else:
             state = Text("● live", style="bold green")
             state.append(f" · every {self.pq.refresh_every:g}s", style="dim")
-        self.query_one(StatusBar).show(self.pq.source, self.pq.scope, self.pq.read_only, state)
+        self.query_one(StatusBar).show(self.pq.source, self.view.scope, self.pq.read_only, state)
 
     def _show_titles(self) -> None:
         view = self.view
@@ -249,6 +250,10 @@ class DashboardScreen(Screen[None]):
         if view.scheduled is not None:
             what = "scheduled jobs" if view.scheduled else "ready jobs, available now"
         title = Text(what, style="bold")
+        if view.error is not None:
+            title.append(" with error ")
+            title.append_text(inert(view.error, limit=50))
+            title.stylize("red", len(what))
         if view.search:
             title.append(" matching ")
             title.append_text(inert(repr(view.search), limit=40))
@@ -268,7 +273,7 @@ class DashboardScreen(Screen[None]):
         if snapshot is not None and snapshot.view == view:
             shown = len(snapshot.rows)
             if shown == 0:
-                filtered = view.status is not None or view.search
+                filtered = view.status is not None or view.search or view.error is not None
                 sub.append("no matching jobs" if filtered else "no jobs yet")
             else:
                 first, last = view.offset + 1, view.offset + shown
@@ -471,8 +476,8 @@ class DashboardScreen(Screen[None]):
             return
         had_marks = bool(self.marks)
         self.marks.clear()
-        if self.view.search:
-            self._set_view(search="")
+        if self.view.search or self.view.error is not None:
+            self._set_view(search="", error=None)
         if had_marks:
             self._redraw_marks()
 
@@ -535,6 +540,14 @@ class DashboardScreen(Screen[None]):
         elif not self.covered:
             self.app.push_screen(DetailScreen(message.item))
 
+    def action_errors(self) -> None:
+        self.app.push_screen(ErrorsScreen(self.view.scope), self._group_chosen)
+
+    def _group_chosen(self, signature: str | None) -> None:
+        """Show the jobs of one error group: its failed (backing off) and dead jobs."""
+        if signature is not None:
+            self._set_view(error=signature, status=None, scheduled=None, search="")
+
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.pq.read_only))
 
@@ -570,15 +583,15 @@ class DashboardScreen(Screen[None]):
         if self.pq.read_only:
             self._refuse("purge")
             return
-        scope = self.pq.scope
+        scope = self.view.scope
         where = "in every queue" if scope is None else f"in queue {scope}"
-        self.app.push_screen(PurgeScreen(where), self._purge_chosen)
+        self.app.push_screen(PurgeScreen(where, scope), self._purge_chosen)
 
     def _purge_chosen(self, choice: PurgeChoice | None) -> None:
         if choice is None:
             return
         change = operations.purge(
-            choice.status, choice.older_than, choice.count, self.pq.scope, self.pq.actor
+            choice.status, choice.older_than, choice.count, self.view.scope, self.pq.actor
         )
         self.pq.confirm(change, self)
 

@@ -8,6 +8,7 @@ from test_keys import plain, store_ids, table_ids
 
 from pq_core import Status
 from pq_tui.pilot import press, settle
+from pq_tui.screens.errors import ErrorsScreen
 from pq_tui.screenshots import ACTOR, SIZE, T0
 
 
@@ -50,3 +51,35 @@ async def test_run_now_is_off_on_a_job_that_is_not_ready(store, make_app, inspec
         await press(pilot, "n")
     assert q.count("dead", queue=None) == len(store_ids(q, "dead"))
     assert Status.DEAD in {q.item(i).status for i in store_ids(q, "dead")}
+
+
+async def test_the_errors_view_groups_failures_and_enter_shows_a_group(store, make_app, inspect):
+    q = inspect(store)
+    groups = q.errors(queue=None)
+    assert len(groups) >= 4
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "e")
+        screen = app.screen
+        assert isinstance(screen, ErrorsScreen)
+        signatures = [g.signature for g in groups]
+        assert screen.reads and [screen.key(r) for r in screen.rows] == signatures
+        shown = screen.table.get_row(groups[0].signature)
+        assert str(shown[0]) == str(groups[0].count)
+        assert "…" not in str(shown[-1])[:2]  # the example's meaningful line, not a traceback
+        group = next(g for g in groups if g.dead)
+        await press(pilot, "g", *["j"] * signatures.index(group.signature))
+        await press(pilot, "enter")
+        assert app.screen is app.dashboard
+        assert app.dashboard.view.error == group.signature
+        ids = store_ids(q, error=group.signature)
+        assert table_ids(app) == ids and len(ids) == group.count
+        assert "with error" in str(app.dashboard.table.border_title)
+        dead = next(i for i in ids if q.item(i).status == Status.DEAD)
+        await press(pilot, "g", *["j"] * ids.index(dead), "r", "y")  # a job action, in the group
+        assert dead not in table_ids(app)
+        await press(pilot, "escape")  # every job again
+        assert app.dashboard.view.error is None and dead in table_ids(app)
+    assert q.item(dead).status == Status.READY
+    assert dead not in store_ids(q, error=group.signature)
