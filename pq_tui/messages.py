@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from pq_core import Item, Status
-from pq_tui.snapshot import Snapshot
+from pq_tui.snapshot import Snapshot, View
 
 
 class Refreshed(Message):
@@ -69,4 +69,16 @@ class Listed(Message):
     def __init__(self, rows: tuple[object, ...], error: str = "") -> None:
         super().__init__()
         self.rows = rows
+        self.error = error
+
+
+class MatchCounted(Message):
+    """How many jobs a bulk action (`kind`: "requeue" or "delete") on everything `view` shows
+    would change, or why there is no count."""
+
+    def __init__(self, kind: str, view: View, count: int | None, error: str = "") -> None:
+        super().__init__()
+        self.kind = kind
+        self.view = view
+        self.count = count
         self.error = error

@@ -18,7 +18,15 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from pq_core import ItemNotFound, Queue, QueueError, Status, StoreLocked
-from pq_tui.messages import ActionDone, JobRead, PurgeCounted, Refreshed, RefreshFailed
+from pq_tui import operations
+from pq_tui.messages import (
+    ActionDone,
+    JobRead,
+    MatchCounted,
+    PurgeCounted,
+    Refreshed,
+    RefreshFailed,
+)
 from pq_tui.snapshot import View, take
 
 Request = Callable[[Queue], Message | None]
@@ -182,6 +190,21 @@ class StoreThread(threading.Thread):
             reply_to.post_message(PurgeCounted(status, older_than, None, error))
         else:
             reply_to.post_message(PurgeCounted(status, older_than, n))
+
+    def count_matching(self, kind: str, view: View, reply_to: MessagePump) -> None:
+        """Count what a bulk `kind` ("requeue", "delete") on everything `view` shows would
+        change; answers MatchCounted."""
+
+        def count(queue: Queue) -> Message:
+            try:
+                n = operations.count_matching(queue, kind, view)
+            except QueueError as exc:
+                return MatchCounted(kind, view, None, str(exc))
+            except Exception as exc:  # answered all the same: the screen waits for an answer
+                return MatchCounted(kind, view, None, f"unexpected error: {exc!r}")
+            return MatchCounted(kind, view, n)
+
+        self.submit(count, reply_to)
 
     # -- changes -----------------------------------------------------------------------------
 

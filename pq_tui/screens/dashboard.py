@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Footer, Input
 from pq_core import Item, Status
 from pq_tui import actions, operations
 from pq_tui.display import STATUS_LABEL, ago, count, inert, payload_text, plural
-from pq_tui.messages import ActionDone, JobRead, Refreshed, RefreshFailed
+from pq_tui.messages import ActionDone, JobRead, MatchCounted, Refreshed, RefreshFailed
 from pq_tui.screens.detail import DetailScreen
 from pq_tui.screens.errors import ErrorsScreen
 from pq_tui.screens.help import HelpScreen
@@ -497,6 +497,27 @@ class DashboardScreen(Screen[None]):
         self._show_titles()
         self._update_keys()
 
+    def action_mark_all(self) -> None:
+        """Mark every job shown in the table (the loaded window)."""
+        if self.pq.read_only or self.snapshot is None:
+            return
+        for row in self.snapshot.rows:
+            self.marks[row.id] = row.status
+        self.following = False
+        self._redraw_marks()
+
+    def action_invert_marks(self) -> None:
+        """Marked jobs shown are unmarked, the others shown marked."""
+        if self.pq.read_only or self.snapshot is None:
+            return
+        for row in self.snapshot.rows:
+            if row.id in self.marks:
+                del self.marks[row.id]
+            else:
+                self.marks[row.id] = row.status
+        self.following = False
+        self._redraw_marks()
+
     def _redraw_marks(self) -> None:
         for job_id in self.table.visible_ids():
             self.table.set_mark(job_id, job_id in self.marks)
@@ -578,6 +599,25 @@ class DashboardScreen(Screen[None]):
             return
         change = operations.run_now(ids, self.pq.actor)
         self.pq.store.change(change.title, change.run, change.report, self)
+
+    def action_bulk(self, kind: str) -> None:
+        """R / D: every job matching the view (filter, text, error group, queue), counted
+        exactly before the question."""
+        if self.pq.read_only or operations.matching_filter(kind, self.view) is None:
+            self._refuse(f"{kind} all")
+            return
+        self.pq.store.count_matching(kind, self.view, self)
+
+    def on_match_counted(self, message: MatchCounted) -> None:
+        if message.view != self.view or self.covered:
+            return  # the operator moved on meanwhile
+        if message.count is None:
+            self.notify(message.error, severity="error", markup=False)
+        elif message.count == 0:
+            self.notify(f"no jobs to {message.kind} here", markup=False)
+        else:
+            change = operations.bulk(message.kind, message.view, message.count, self.pq.actor)
+            self.pq.confirm(change, self)
 
     def action_purge(self) -> None:
         if self.pq.read_only:

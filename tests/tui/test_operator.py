@@ -8,6 +8,7 @@ from test_keys import plain, store_ids, table_ids
 
 from pq_core import Status
 from pq_tui.pilot import press, settle
+from pq_tui.screens.confirm import ConfirmScreen
 from pq_tui.screens.errors import ErrorsScreen
 from pq_tui.screenshots import ACTOR, SIZE, T0
 
@@ -83,3 +84,52 @@ async def test_the_errors_view_groups_failures_and_enter_shows_a_group(store, ma
         assert app.dashboard.view.error is None and dead in table_ids(app)
     assert q.item(dead).status == Status.READY
     assert dead not in store_ids(q, error=group.signature)
+
+
+async def test_bulk_requeue_takes_every_matching_job_with_the_exact_count(store, make_app, inspect):
+    q = inspect(store)
+    dead = store_ids(q, "dead")
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "5", "R")
+        assert isinstance(app.screen, ConfirmScreen)
+        question = plain(app.screen.query_one("#question"))
+        assert f"all {len(dead)} jobs" in question and "dead jobs in every queue" in question
+        await press(pilot, "y")
+        assert table_ids(app) == []
+    assert q.count("dead", queue=None) == 0
+    assert all(q.item(i).status == Status.READY for i in dead)
+
+
+async def test_bulk_delete_of_an_error_group_in_a_text_search(store, make_app, inspect):
+    q = inspect(store)
+    group = q.errors(queue=None)[0]
+    members = store_ids(q, error=group.signature)
+    others = q.count(queue=None) - len(members)
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "e", "enter", "D")
+        question = plain(app.screen.query_one("#question"))
+        assert f"all {len(members)} jobs" in question and "with the error" in question
+        await press(pilot, "n")  # cancelled: nothing changes
+        assert q.count(queue=None) == others + len(members)
+        await press(pilot, "D", "y")
+    assert q.count(queue=None) == others
+    assert q.count(queue=None, error=group.signature) == 0
+
+
+async def test_mark_all_shown_and_invert_marks(store, make_app, inspect):
+    q = inspect(store)
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "5", "a")
+        dead = table_ids(app)
+        assert set(app.dashboard.marks) == set(dead)
+        await press(pilot, "g", "space", "i")  # unmark the first, then invert: only it
+        assert set(app.dashboard.marks) == {dead[0]}
+        await press(pilot, "d", "y")
+    assert q.count("dead", queue=None) == len(dead) - 1
+    assert dead[0] not in store_ids(q)
