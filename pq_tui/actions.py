@@ -76,6 +76,13 @@ DASHBOARD: tuple[Action, ...] = (
     Action("e", "errors", "errors", "Show errors",
            "the errors view: failed and dead jobs grouped by error; enter shows a group's jobs "
            "here, where every job action works on the group", "view", footer_group=VIEWS),
+    Action("Q", "queues", "queues", "Show queues",
+           "the queues view: counts, scheduled, oldest ready, done and failed per minute, "
+           "paused; enter shows one queue here (or every queue again), P pauses or resumes",
+           "view", footer_group=VIEWS),
+    Action("P", "toggle_pause", "", "Pause or resume the queue",
+           "pause the queue shown (no consumer gets its jobs; puts go on), or resume it",
+           "jobs", writes=True),
     Action("slash", "search", "Search", "Filter by text",
            "filter by text: payload, error, worker or id (enter applies, esc closes)", "view"),
     Action("s", "reverse", "", "Reverse the order",
@@ -171,8 +178,23 @@ ERRORS: tuple[Action, ...] = (
            "show the group's jobs on the dashboard (esc there shows every job again)", "errors"),
     Action("j", "move(1)", "", "", "down (also ↓)", "errors", shown_as="j  ↓"),
     Action("k", "move(-1)", "", "", "up (also ↑)", "errors", shown_as="k  ↑"),
+    Action("g", "jump(True)", "", "", "first row", "errors"),
+    Action("G", "jump(False)", "", "", "last row", "errors"),
     Action("escape,q,e", "close", "Close", "", "back to the jobs", "errors",
            shown_as="esc  e"),
+)
+QUEUES: tuple[Action, ...] = (
+    Action("enter", "choose", "", "Show this queue",
+           "show this queue's jobs on the dashboard (the first row: every queue)", "queues"),
+    Action("P", "toggle_pause", "Pause/resume", "Pause or resume this queue",
+           "pause the queue (no consumer gets its jobs; puts go on), or resume it", "queues",
+           writes=True),
+    Action("j", "move(1)", "", "", "down (also ↓)", "queues", shown_as="j  ↓"),
+    Action("k", "move(-1)", "", "", "up (also ↑)", "queues", shown_as="k  ↑"),
+    Action("g", "jump(True)", "", "", "first row", "queues"),
+    Action("G", "jump(False)", "", "", "last row", "queues"),
+    Action("escape,q,Q", "close", "Close", "", "back to the jobs", "queues",
+           shown_as="esc  Q"),
 )
 # fmt: on
 
@@ -183,6 +205,7 @@ GROUP_TITLES = {
     "app": "app",
     "job": "one job",
     "errors": "errors view",
+    "queues": "queues view",
 }
 
 

@@ -72,6 +72,23 @@ def run_now(ids: Sequence[int], actor: str) -> Change:
     )
 
 
+def pause(name: str, paused: bool, actor: str) -> Change:
+    """Pause a queue (no consumer gets its jobs; puts go on) or resume it. It asks nothing:
+    it loses nothing and is undone by the same key."""
+    verb = "pause" if paused else "resume"
+
+    def run(queue: Queue) -> int:
+        other = Queue(queue.store, name)  # the same store, the named queue
+        return int(other.pause(actor=actor) if paused else other.resume(actor=actor))
+
+    def report(changed: int) -> str:
+        if changed:
+            return f"{verb}d queue {name}"
+        return f"queue {name} was {'paused' if paused else 'not paused'} already"
+
+    return Change(verb, Text(f"{verb.capitalize()} queue {name}?"), verb.capitalize(), run, report)
+
+
 def purge(status: Status, older_than: str, count: int, scope: str | None, actor: str) -> Change:
     where = "every queue" if scope is None else f"queue {scope}"
     question = Text.assemble(

@@ -337,6 +337,7 @@ SCENES: dict[str, Scene] = {
         Scene("errors", keys=("e",), size=(160, 45)),
         Scene("error_group", keys=("e", "enter"), size=(160, 45)),
         Scene("bulk", keys=("5", "R"), size=(160, 45)),
+        Scene("queues", keys=("Q", "j", "j", "P"), size=(160, 45)),
         Scene("detail", keys=("5", "enter")),
         Scene("confirm", keys=("5", "space", "space", "r")),
         Scene("purge", keys=("p", "backspace", "backspace"), typed="10m"),

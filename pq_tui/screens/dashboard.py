@@ -29,6 +29,7 @@ from pq_tui.screens.detail import DetailScreen
 from pq_tui.screens.errors import ErrorsScreen
 from pq_tui.screens.help import HelpScreen
 from pq_tui.screens.purge import PurgeChoice, PurgeScreen
+from pq_tui.screens.queues import EVERY_QUEUE, QueuesScreen
 from pq_tui.snapshot import COLUMNS, PAGE, JobRow, Snapshot, View, sort_key
 from pq_tui.widgets.activity import ActivityLog
 from pq_tui.widgets.items_table import ItemsTable
@@ -327,6 +328,8 @@ class DashboardScreen(Screen[None]):
         if action == "requeue":
             targets = self._target_statuses()
             return True if any(s != Status.READY for s in targets.values()) else None
+        if action == "toggle_pause":
+            return True if self.view.scope is not None else None
         if action == "run_now":
             targets = self._target_statuses()
             return True if any(s == Status.READY for s in targets.values()) else None
@@ -568,6 +571,29 @@ class DashboardScreen(Screen[None]):
         """Show the jobs of one error group: its failed (backing off) and dead jobs."""
         if signature is not None:
             self._set_view(error=signature, status=None, scheduled=None, search="")
+
+    def action_queues(self) -> None:
+        screen = QueuesScreen(self.view.scope, fixed=self.pq.scope)
+        self.app.push_screen(screen, self._queue_chosen)
+
+    def _queue_chosen(self, name: str | None) -> None:
+        """Show one queue (or, EVERY_QUEUE, every queue again) on the whole dashboard."""
+        if name is None:
+            return
+        scope = None if name == EVERY_QUEUE else name
+        if self.pq.scope is not None:
+            scope = self.pq.scope  # opened on one queue (--queue): that one only
+        self._set_view(scope=scope)
+
+    def action_toggle_pause(self) -> None:
+        """P: pause the queue shown, or resume it (on every queue, the queues view says which)."""
+        scope = self.view.scope
+        if self.pq.read_only or scope is None:
+            self._refuse("pause")
+            return
+        paused = any(qs.paused for qs in self.snapshot.queues) if self.snapshot else False
+        change = operations.pause(scope, not paused, self.pq.actor)
+        self.pq.store.change(change.title, change.run, change.report, self)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.pq.read_only))

@@ -54,6 +54,7 @@ class HelpScreen(ModalScreen[None]):
         listed = list(actions.available(actions.DASHBOARD, self.read_only))
         listed += actions.available(actions.DETAIL, self.read_only)
         listed += actions.available(actions.ERRORS, self.read_only)
+        listed += actions.available(actions.QUEUES, self.read_only)
         return listed
 
     def action_close(self) -> None:

@@ -157,6 +157,10 @@ class ListScreen(Screen[Any]):
         else:
             self.table.action_cursor_up()
 
+    def action_jump(self, first: bool) -> None:
+        table = self.table
+        table.move_cursor(row=0 if first else max(table.row_count - 1, 0))
+
     def action_close(self) -> None:
         self.dismiss(None)
 

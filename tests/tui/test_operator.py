@@ -10,6 +10,7 @@ from pq_core import Status
 from pq_tui.pilot import press, settle
 from pq_tui.screens.confirm import ConfirmScreen
 from pq_tui.screens.errors import ErrorsScreen
+from pq_tui.screens.queues import EVERY_QUEUE, QueuesScreen
 from pq_tui.screenshots import ACTOR, SIZE, T0
 
 
@@ -133,3 +134,35 @@ async def test_mark_all_shown_and_invert_marks(store, make_app, inspect):
         await press(pilot, "d", "y")
     assert q.count("dead", queue=None) == len(dead) - 1
     assert dead[0] not in store_ids(q)
+
+
+async def test_the_queues_view_scopes_the_dashboard_and_pauses_and_resumes(
+    store, make_app, inspect
+):
+    q = inspect(store)
+    names = list(q.stats().queues)
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "Q")
+        screen = app.screen
+        assert isinstance(screen, QueuesScreen)
+        assert [screen.key(r) for r in screen.rows] == [EVERY_QUEUE, *names]
+        assert screen.highlighted == EVERY_QUEUE
+        row = screen.table.get_row("webhooks")
+        webhooks = q.stats()["webhooks"]
+        assert [str(c) for c in row[1:3]] == [str(webhooks.available), str(webhooks.scheduled)]
+        await press(pilot, "g", *["j"] * (names.index("webhooks") + 1), "P")
+        assert q.stats()["webhooks"].paused
+        assert str(screen.table.get_row("webhooks")[-1]) == "paused"
+        await press(pilot, "enter")
+        assert app.screen is app.dashboard and app.dashboard.view.scope == "webhooks"
+        assert table_ids(app) == [i.id for i in q.items(limit=100, queue="webhooks")]
+        assert "webhooks paused" in plain(app.dashboard.query_one("#summary"))
+        await press(pilot, "P")  # on the dashboard: the queue shown
+        assert not q.stats()["webhooks"].paused
+        await press(pilot, "Q", "g", "enter")  # the first row: every queue again
+        assert app.dashboard.view.scope is None
+        assert table_ids(app) == store_ids(q)
+    kinds = [e.kind for e in q.events(2, queue="webhooks")]
+    assert kinds == ["resume", "pause"]
