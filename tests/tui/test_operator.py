@@ -166,3 +166,21 @@ async def test_the_queues_view_scopes_the_dashboard_and_pauses_and_resumes(
         assert table_ids(app) == store_ids(q)
     kinds = [e.kind for e in q.events(2, queue="webhooks")]
     assert kinds == ["resume", "pause"]
+
+
+async def test_workers_show_the_jobs_they_hold_since_when_and_done_last_minute(
+    store, make_app, inspect
+):
+    q = inspect(store)
+    busy = next(w for w in q.workers() if w.jobs)
+    app = make_app(store)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        lines = plain(app.dashboard.query_one("#workers")).splitlines()
+        assert lines[0].split() == ["worker", "queue", "job", "for", "done", "heard"]
+        line = next(x for x in lines if x.split()[1].startswith(busy.id.split(":")[0]))
+        held = f"{min(busy.jobs)} +{len(busy.jobs) - 1}" if len(busy.jobs) > 1 else ""
+        assert held in line
+        since = int(T0 - busy.busy_since.timestamp())
+        assert f"{since // 60}m{since % 60:02d}s" in line
+        assert f" {busy.done_last_minute} " in line
