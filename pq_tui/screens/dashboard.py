@@ -328,6 +328,9 @@ class DashboardScreen(Screen[None]):
         if action == "requeue":
             targets = self._target_statuses()
             return True if any(s != Status.READY for s in targets.values()) else None
+        if action == "bulk":
+            kind = str(parameters[0]) if parameters else "delete"
+            return True if operations.matching_filter(kind, self.view) is not None else None
         if action == "toggle_pause":
             return True if self.view.scope is not None else None
         if action == "run_now":
@@ -338,8 +341,9 @@ class DashboardScreen(Screen[None]):
     def _update_keys(self) -> None:
         """Redraw the footer's keys, but only when one of them changed between enabled and
         disabled: redrawing it on every cursor move would cost more than the move."""
-        names = ("open_job", "mark", "requeue", "delete", "copy", "run_now")
+        names = ("open_job", "mark", "requeue", "delete", "copy", "run_now", "toggle_pause")
         state = tuple(self.check_action(a, ()) for a in names)
+        state += (self.check_action("bulk", ("requeue",)),)
         if state != self._keys_state:
             self._keys_state = state
             self.refresh_bindings()

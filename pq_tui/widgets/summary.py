@@ -23,6 +23,7 @@ from pq_tui.display import (
     ago,
     count,
     inert,
+    plural,
     span,
     sparkline,
 )
@@ -115,20 +116,16 @@ class Summary(Static):
                 n = total.scheduled
                 text.append(count(n), style=SCHEDULED_STYLE if n else "dim")
                 text.append("  ")
+        age = total.oldest_ready_age
+        if age is not None:
+            text.append("oldest ", style="dim")
+            text.append(span(age))
+            text.append("  ")
         paused = [qs.queue for qs in snapshot.queues if qs.paused]
         if paused:
             text.append("paused ", style="bold yellow")
             text.append_text(inert(", ".join(paused), limit=30))
-            text.append("  ")
-        age = total.oldest_ready_age
-        if age is not None:
-            text.append("oldest ready ", style="dim")
-            text.append(span(age))
-            text.append("  ")
-        text.append("done ", style="dim")
-        text.append(f"{count(total.last_done)}/min")
-        text.append("  failed ", style="dim")
-        text.append(f"{count(total.last_failed)}/min", style="red" if total.last_failed else "")
+        text.rstrip()
         return text
 
     def _manager(self, snapshot: Snapshot) -> Text:
@@ -138,8 +135,10 @@ class Summary(Static):
         text = Text("manager ", style="bold", no_wrap=True, overflow="ellipsis", end="")
         if alive:
             newest = max(alive, key=lambda w: w.last_seen)
-            text.append("● running ", style="bold green")
-            text.append_text(inert(identity.short(newest.id)))
+            text.append("● running", style="bold green")
+            if not self.compact:
+                text.append(" ")
+                text.append_text(inert(identity.short(newest.id)))
             text.append(f" · heard {ago(newest.last_seen, now)}")
         elif managers:
             newest = max(managers, key=lambda w: w.last_seen)
@@ -151,8 +150,14 @@ class Summary(Static):
         consumers = [w for w in snapshot.workers if w.kind == "consumer"]
         live = sum(1 for w in consumers if w.alive)
         if self.compact:
-            text.append(" · consumers ", style="bold")
-            text.append(f"{live} alive", style="green" if live else "dim")
+            text.append(" · ")
+            text.append(plural(live, "live consumer"), style="green" if live else "dim")
+            total = Throughput.of(*snapshot.queues)
+            text.append(" · done ", style="dim")
+            text.append(f"{count(total.last_done)}/min")
+            text.append(" failed ", style="dim")
+            failed = total.last_failed
+            text.append(f"{count(failed)}/min", style="red" if failed else "")
             return text
         sweep = next((e for e in snapshot.events if e.actor.startswith("manager")), None)
         if sweep is not None:
