@@ -240,10 +240,13 @@ async def test_read_only_hides_and_refuses_every_change(store, make_app, inspect
     app = make_app(store, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        for key in ("r", "d", "p", "space"):
+        for key in ("r", "d", "p", "space", "a", "i", "R", "D", "n", "P"):
             assert key not in app.screen.active_bindings
             await press(pilot, key)
             assert not app.dialog_open and app.dashboard.marks == {}
+        await press(pilot, "Q")  # the queues view: no pause either
+        assert "P" not in app.screen.active_bindings
+        await press(pilot, "j", "P", "escape")
         app.dashboard.action_requeue()  # even asked directly (as the palette would), it refuses
         app.dashboard.action_delete()
         app.dashboard.action_purge()
