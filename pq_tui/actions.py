@@ -96,7 +96,8 @@ DASHBOARD: tuple[Action, ...] = (
            "the jobs table alone (summary in two lines, no activity or workers), or back; "
            "terminals under 28 rows start this way", "view"),
     Action("escape", "clear", "", "Clear marks and text filter",
-           "close the search box; else clear the marks and the text filter, both at once",
+           "close the search box; else clear the marks, the text filter and the error group "
+           "at once",
            "view"),
     # moving
     Action("j", "move(1)", "", "", "down (also ↓); in the jobs table the window of jobs "

@@ -93,7 +93,7 @@ class DashboardScreen(Screen[None]):
                 box.border_title = "activity"
                 yield ActivityLog(id="activity")
             with VerticalScroll(id="workers-box") as box:
-                box.border_title = "workers · done: in the last minute"
+                box.border_title = "workers · done: last min"
                 yield WorkersPanel(id="workers")
         yield Footer()
 

@@ -31,7 +31,7 @@ class WorkersPanel(Static):
             table.add_column("for", justify="right", no_wrap=True)
         table.add_column("done", justify="right", no_wrap=True)  # in the last minute
         if medium:
-            table.add_column("heard", justify="right", no_wrap=True)
+            table.add_column("heard", justify="right", no_wrap=True)  # how long ago
         ordered = sorted(snapshot.workers, key=lambda w: (not w.alive, w.kind, w.id))
         for worker in ordered:
             name = Text()
@@ -53,7 +53,7 @@ class WorkersPanel(Static):
             cells.append(done)
             if medium:
                 heard = ago(worker.last_seen, snapshot.taken_at)
-                cells.append(Text(heard if wide else heard.removesuffix(" ago"), style="dim"))
+                cells.append(Text(heard.removesuffix(" ago"), style="dim"))
             table.add_row(*cells)
         self.update(table)
 
