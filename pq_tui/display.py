@@ -10,6 +10,7 @@ terminal.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -153,8 +154,8 @@ def span(seconds: float) -> str:
 
 def until(seconds: float) -> str:
     """How long until a moment, in one unit, to fit a narrow column: "in 42s", "in 4m",
-    "in 20h", "in 3d"."""
-    seconds = max(int(seconds), 0)
+    "in 20h", "in 3d" (never "in 0s": a moment still ahead is at least a second away)."""
+    seconds = max(math.ceil(seconds), 1)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"in {seconds // size}{unit}"

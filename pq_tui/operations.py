@@ -11,7 +11,7 @@ from typing import Any
 from rich.text import Text
 
 from pq_core import Queue, Status
-from pq_tui.display import STATUS_LABEL, inert, plural
+from pq_tui.display import STATUS_LABEL, clip, inert, plural
 from pq_tui.snapshot import View
 
 MAX_IDS_SHOWN = 10
@@ -125,7 +125,8 @@ def matching_filter(kind: str, view: View) -> dict[str, Any] | None:
         if status == Status.READY:
             return None  # ready already
         if status is None:
-            status = list(BULK_REQUEUE_ALL)
+            # an error group holds ready (backing off) and dead jobs: its dead ones
+            status = [Status.DEAD] if view.error is not None else list(BULK_REQUEUE_ALL)
         scheduled = None
     return {
         "status": status,
@@ -157,8 +158,9 @@ def describe(kind: str, view: View) -> Text:
     text = Text(what)
     if view.error is not None:
         text.append(" with the error ")
-        text.append_text(inert(repr(view.error), limit=80))
-        text.stylize("red", len(text) - min(len(view.error) + 2, 81))
+        start = len(text)
+        text.append_text(inert(repr(clip(view.error, 80))))
+        text.stylize("red", start)
     if view.search:
         text.append(" matching ")
         text.append_text(inert(repr(view.search), limit=40))

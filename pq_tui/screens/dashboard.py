@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Input
 
 from pq_core import Item, Status
 from pq_tui import actions, operations
-from pq_tui.display import STATUS_LABEL, ago, count, inert, payload_text, plural
+from pq_tui.display import STATUS_LABEL, ago, clip, count, inert, payload_text, plural
 from pq_tui.messages import ActionDone, JobRead, MatchCounted, Refreshed, RefreshFailed
 from pq_tui.screens.detail import DetailScreen
 from pq_tui.screens.errors import ErrorsScreen
@@ -253,7 +253,7 @@ class DashboardScreen(Screen[None]):
         title = Text(what, style="bold")
         if view.error is not None:
             title.append(" with error ")
-            title.append_text(inert(view.error, limit=50))
+            title.append_text(inert(clip(view.error, 60)))
             title.stylize("red", len(what))
         if view.search:
             title.append(" matching ")
