@@ -204,7 +204,10 @@ class DashboardScreen(Screen[None]):
             new_view=new_view,
             follow_top=self.following and snapshot.view.offset == 0,
         )
-        self.table.show_sort(self.sort_column, self._descending)
+        if self.sort_column == "id" and snapshot.view.scheduled:
+            self.table.show_sort("age", False)  # soonest first: the store's order for them
+        else:
+            self.table.show_sort(self.sort_column, self._descending)
 
     def _ordered(self, rows: tuple[JobRow, ...]) -> list[JobRow]:
         """The rows in the order the operator chose. By id they come from the store in order;
