@@ -60,6 +60,10 @@ class ListScreen(Screen[Any]):
     def subtitle(self) -> Text:
         return Text("enter picks · esc back")
 
+    def drawn(self) -> None:
+        """Called after new rows are drawn. (Not an on_listed of a subclass: Textual calls
+        the handler of every class in the MRO, so it would run twice.)"""
+
     # -- composition and reading -------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
@@ -103,6 +107,7 @@ class ListScreen(Screen[Any]):
         if not message.error:
             self.rows = message.rows
             self._draw()
+            self.drawn()
         self.reads += 1
         sub = self.subtitle()
         if self.error:

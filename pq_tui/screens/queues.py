@@ -105,8 +105,8 @@ class QueuesScreen(ListScreen):
         change = operations.pause(row.queue, not row.paused, self.pq.actor)
         self.pq.store.change(change.title, change.run, change.report, self)
 
-    def on_listed(self, message) -> None:  # type: ignore[no-untyped-def]
-        super().on_listed(message)
+    def drawn(self) -> None:
+        """The first time rows come, the cursor goes to the queue the dashboard shows."""
         if self.initial is not None and self.rows:
             try:
                 self.table.move_cursor(row=self.table.get_row_index(self.initial))
