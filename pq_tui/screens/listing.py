@@ -26,6 +26,18 @@ if TYPE_CHECKING:
     from pq_tui.app import PqApp
 
 
+class ListTable(DataTable):
+    """The listing's table. `enter` pressed before the first rows came is kept: the row the
+    cursor lands on is picked once they are drawn (a quick `Q` `enter` is not lost)."""
+
+    def action_select_cursor(self) -> None:
+        screen = self.screen
+        if not self.row_count and isinstance(screen, ListScreen) and not screen.reads:
+            screen.choose_when_read = True
+            return
+        super().action_select_cursor()
+
+
 class ListScreen(Screen[Any]):
     """One row per thing; subclasses say what is read, how a row looks and what `enter` picks.
     Dismissed with the row's key (`enter`), or None (`esc`)."""
@@ -41,6 +53,7 @@ class ListScreen(Screen[Any]):
         self.reads = 0  # answers applied (tests wait on it)
         self.error = ""
         self._reading = False
+        self.choose_when_read = False  # enter came before the first rows
 
     @property
     def pq(self) -> PqApp:
@@ -67,7 +80,7 @@ class ListScreen(Screen[Any]):
     # -- composition and reading -------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield DataTable(id="list", cursor_type="row", zebra_stripes=True)
+        yield ListTable(id="list", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -108,6 +121,11 @@ class ListScreen(Screen[Any]):
             self.rows = message.rows
             self._draw()
             self.drawn()
+        if self.choose_when_read:
+            self.choose_when_read = False
+            if self.rows:
+                self.action_choose()
+                return
         self.reads += 1
         sub = self.subtitle()
         if self.error:
