@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from textual.binding import Binding
 
 FILTERS = Binding.Group("filter", compact=True)
+VIEWS = Binding.Group("views", compact=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +62,27 @@ DASHBOARD: tuple[Action, ...] = (
     # keys, action, footer, palette title, what it does, help section
     Action("1", "show('all')", "all", "Show all jobs", "every status", "view",
            footer_group=FILTERS),
-    Action("2", "show('ready')", "ready", "Show ready jobs", "ready jobs only", "view",
-           footer_group=FILTERS),
+    Action("2", "show('ready')", "ready", "Show ready jobs",
+           "ready jobs available now (not the scheduled ones)", "view", footer_group=FILTERS),
     Action("3", "show('in_progress')", "in progress", "Show in-progress jobs",
            "jobs a consumer holds now", "view", footer_group=FILTERS),
     Action("4", "show('done')", "done", "Show done jobs", "done jobs only", "view",
            footer_group=FILTERS),
     Action("5", "show('dead')", "dead", "Show dead jobs", "dead jobs only", "view",
            footer_group=FILTERS),
+    Action("6", "show('scheduled')", "scheduled", "Show scheduled jobs",
+           "ready jobs not available yet (delayed or backing off), soonest first; 2 shows the "
+           "available ones", "view", footer_group=FILTERS),
+    Action("e", "errors", "errors", "Show errors",
+           "the errors view: failed and dead jobs grouped by error; enter shows a group's jobs "
+           "here, where every job action works on the group", "view", footer_group=VIEWS),
+    Action("Q", "queues", "queues", "Show queues",
+           "the queues view: counts, scheduled, oldest ready, done and failed per minute, "
+           "paused; enter shows one queue here (or every queue again), P pauses or resumes",
+           "view", footer_group=VIEWS),
+    Action("P", "toggle_pause", "", "Pause or resume the queue",
+           "pause the queue shown (no consumer gets its jobs; puts go on), or resume it",
+           "jobs", writes=True),
     Action("slash", "search", "Search", "Filter by text",
            "filter by text: payload, error, worker or id (enter applies, esc closes)", "view"),
     Action("s", "reverse", "", "Reverse the order",
@@ -82,7 +96,8 @@ DASHBOARD: tuple[Action, ...] = (
            "the jobs table alone (summary in two lines, no activity or workers), or back; "
            "terminals under 28 rows start this way", "view"),
     Action("escape", "clear", "", "Clear marks and text filter",
-           "close the search box; else clear the marks and the text filter, both at once",
+           "close the search box; else clear the marks, the text filter and the error group "
+           "at once",
            "view"),
     # moving
     Action("j", "move(1)", "", "", "down (also ↓); in the jobs table the window of jobs "
@@ -105,13 +120,27 @@ DASHBOARD: tuple[Action, ...] = (
     Action("space", "mark", "Mark", "Mark job",
            "mark or unmark the job; actions apply to the marked jobs, else the highlighted one",
            "jobs", writes=True),
+    Action("a", "mark_all", "", "Mark every job shown",
+           "mark every job shown in the table", "jobs", writes=True),
+    Action("i", "invert_marks", "", "Invert the marks",
+           "invert the marks of the jobs shown in the table", "jobs", writes=True),
+    Action("R", "bulk('requeue')", "", "Requeue all matching",
+           "requeue every job matching the filter, text and error group, not only those "
+           "shown (the exact count is asked first; unfiltered: done and dead jobs)", "jobs",
+           writes=True),
+    Action("D", "bulk('delete')", "", "Delete all matching",
+           "delete every job matching the filter, text and error group, not only those "
+           "shown (the exact count is asked first)", "jobs", writes=True),
     Action("r", "requeue", "Requeue", "Requeue jobs",
            "requeue: put the jobs back to ready, attempts reset", "jobs", writes=True),
     Action("d", "delete", "Delete", "Delete jobs", "delete the jobs for good", "jobs",
            writes=True),
+    Action("n", "run_now", "", "Run scheduled jobs now",
+           "run now: make the scheduled jobs (marked, else highlighted) available at once",
+           "jobs", writes=True),
     Action("p", "purge", "Purge", "Purge jobs",
            "purge: remove done or dead jobs older than an age", "jobs", writes=True),
-    Action("y", "copy('id')", "Copy id", "Copy job ids",
+    Action("y", "copy('id')", "", "Copy job ids",
            "copy the job's id (the marked jobs' ids) to the clipboard", "jobs"),
     Action("Y", "copy('payload')", "", "Copy payload",
            "copy the highlighted job's whole payload to the clipboard", "jobs"),
@@ -121,6 +150,17 @@ DASHBOARD: tuple[Action, ...] = (
 )
 
 DETAIL: tuple[Action, ...] = (
+    Action("a", "mark_all", "", "Mark every job shown",
+           "mark every job shown in the table", "jobs", writes=True),
+    Action("i", "invert_marks", "", "Invert the marks",
+           "invert the marks of the jobs shown in the table", "jobs", writes=True),
+    Action("R", "bulk('requeue')", "", "Requeue all matching",
+           "requeue every job matching the filter, text and error group, not only those "
+           "shown (the exact count is asked first; unfiltered: done and dead jobs)", "jobs",
+           writes=True),
+    Action("D", "bulk('delete')", "", "Delete all matching",
+           "delete every job matching the filter, text and error group, not only those "
+           "shown (the exact count is asked first)", "jobs", writes=True),
     Action("r", "requeue", "Requeue", "Requeue this job",
            "put the job back to ready, attempts reset", "job", writes=True),
     Action("d", "delete", "Delete", "Delete this job", "delete the job for good", "job",
@@ -134,9 +174,40 @@ DETAIL: tuple[Action, ...] = (
     Action("k", "scroll(-1)", "", "", "scroll up (also ↑ pgup)", "job", shown_as="k  ↑"),
     Action("escape,q", "close", "Close", "", "back to the jobs", "job"),
 )
+ERRORS: tuple[Action, ...] = (
+    Action("enter", "choose", "", "Show this group's jobs",
+           "show the group's jobs on the dashboard (esc there shows every job again)", "errors"),
+    Action("j", "move(1)", "", "", "down (also ↓)", "errors", shown_as="j  ↓"),
+    Action("k", "move(-1)", "", "", "up (also ↑)", "errors", shown_as="k  ↑"),
+    Action("g", "jump(True)", "", "", "first row", "errors"),
+    Action("G", "jump(False)", "", "", "last row", "errors"),
+    Action("escape,q,e", "close", "Close", "", "back to the jobs", "errors",
+           shown_as="esc  e"),
+)
+QUEUES: tuple[Action, ...] = (
+    Action("enter", "choose", "", "Show this queue",
+           "show this queue's jobs on the dashboard (the first row: every queue)", "queues"),
+    Action("P", "toggle_pause", "Pause/resume", "Pause or resume this queue",
+           "pause the queue (no consumer gets its jobs; puts go on), or resume it", "queues",
+           writes=True),
+    Action("j", "move(1)", "", "", "down (also ↓)", "queues", shown_as="j  ↓"),
+    Action("k", "move(-1)", "", "", "up (also ↑)", "queues", shown_as="k  ↑"),
+    Action("g", "jump(True)", "", "", "first row", "queues"),
+    Action("G", "jump(False)", "", "", "last row", "queues"),
+    Action("escape,q,Q", "close", "Close", "", "back to the jobs", "queues",
+           shown_as="esc  Q"),
+)
 # fmt: on
 
-GROUP_TITLES = {"view": "view", "move": "move", "jobs": "jobs", "app": "app", "job": "one job"}
+GROUP_TITLES = {
+    "view": "view",
+    "move": "move",
+    "jobs": "jobs",
+    "app": "app",
+    "job": "one job",
+    "errors": "errors view",
+    "queues": "queues view",
+}
 
 
 def available(actions: Iterable[Action], read_only: bool) -> Iterator[Action]:

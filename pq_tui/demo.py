@@ -5,7 +5,8 @@ of emails, thumbnails, webhooks and reports (some of them delayed, a few "poison
 fail every time and are dead within seconds, with the error each kind of job really meets),
 one consumer per queue that sometimes meets a passing failure and sometimes crashes (it kills
 itself with SIGKILL while holding a claim, as a real crash would), and a manager that takes
-crashed consumers' jobs back.
+crashed consumers' jobs back. The reports queue starts paused and is resumed after three
+minutes (or when an operator resumes it), so pausing and resuming can be tried.
 A supervisor thread restarts crashed consumers. When the dashboard quits, every process is
 stopped and the folder is deleted.
 
@@ -28,6 +29,7 @@ from collections.abc import Callable
 import pq_core
 
 QUEUES = ("emails", "thumbnails", "webhooks", "reports")
+PAUSED, PAUSED_FOR = "reports", 180.0  # the queue the demo starts paused, and for how long
 CONSUMERS = (("emails", 2), ("thumbnails", 1), ("webhooks", 1), ("reports", 1))
 LEASE = 15  # seconds; a crashed consumer's jobs come back sooner, by the manager's crash check
 SWEEP = 2.0  # manager interval, seconds
@@ -248,8 +250,15 @@ def producer(path: str, parent: int) -> None:
     for name in QUEUES:
         queues[name].put(_payload(rng, name, 0, True), max_attempts=3, priority=9)
     emails.put(_payload(rng, "emails", 0, False) | {"template": "digest"}, delay="16h")
+    # The reports queue starts paused (its jobs pile up; puts go on) and is resumed after a
+    # while, unless an operator resumed it first: `Q` and `P` in the dashboard do that.
+    queues[PAUSED].pause(actor="demo ops")
+    resume_at = time.monotonic() + PAUSED_FOR
     n = 0
     while running.is_set():
+        if resume_at and time.monotonic() > resume_at:
+            queues[PAUSED].resume(actor="demo ops")
+            resume_at = 0.0
         ready = emails.stats().counts[pq_core.Status.READY]
         pause = 0.6 if ready < MAX_READY else 2.0
         burst = rng.choice((1, 1, 1, 2, 3, 6)) if ready < MAX_READY else 1

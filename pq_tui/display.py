@@ -10,6 +10,7 @@ terminal.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,9 @@ STATUS_LABEL: dict[Status, str] = {
     Status.DONE: "done",
     Status.DEAD: "dead",
 }
+
+SCHEDULED_LABEL = "scheduled"  # ready, but not before a later time (delayed or backing off)
+SCHEDULED_STYLE = "bold blue"
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -91,6 +95,17 @@ def error_line(error: str | None) -> str:
     return "… " + lines[-1]
 
 
+def clip(value: str, limit: int) -> str:
+    """`value` cut to at most `limit` characters at a word's end, "…" marking the cut."""
+    if len(value) <= limit:
+        return value
+    cut = value[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,:;(") + "…"
+
+
 def event_line(detail: str) -> str:
     """An event's detail on one line. A failure's detail is "attempt 2/3: <error>"; when the
     error is a traceback, its last line says what happened, so that line is kept after the
@@ -135,6 +150,16 @@ def span(seconds: float) -> str:
         return f"{hours}h{minutes:02d}m"
     days, hours = divmod(hours, 24)
     return f"{days}d{hours:02d}h"
+
+
+def until(seconds: float) -> str:
+    """How long until a moment, in one unit, to fit a narrow column: "in 42s", "in 4m",
+    "in 20h", "in 3d" (never "in 0s": a moment still ahead is at least a second away)."""
+    seconds = max(math.ceil(seconds), 1)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"in {seconds // size}{unit}"
+    return f"in {seconds}s"
 
 
 def ago(moment: datetime | float | None, now: float) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from pq_core import Item, Status
-from pq_tui.snapshot import Snapshot
+from pq_tui.snapshot import Snapshot, View
 
 
 class Refreshed(Message):
@@ -59,5 +59,26 @@ class PurgeCounted(Message):
         super().__init__()
         self.status = status
         self.older_than = older_than
+        self.count = count
+        self.error = error
+
+
+class Listed(Message):
+    """The rows of a listing screen (error groups, queues), or why there are none."""
+
+    def __init__(self, rows: tuple[object, ...], error: str = "") -> None:
+        super().__init__()
+        self.rows = rows
+        self.error = error
+
+
+class MatchCounted(Message):
+    """How many jobs a bulk action (`kind`: "requeue" or "delete") on everything `view` shows
+    would change, or why there is no count."""
+
+    def __init__(self, kind: str, view: View, count: int | None, error: str = "") -> None:
+        super().__init__()
+        self.kind = kind
+        self.view = view
         self.count = count
         self.error = error

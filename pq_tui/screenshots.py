@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -333,6 +334,11 @@ SCENES: dict[str, Scene] = {
     for s in (
         Scene("main", size=(160, 45)),
         Scene("dead", keys=("5",)),
+        Scene("scheduled", keys=("6",), size=(160, 45)),
+        Scene("errors", keys=("e",), size=(160, 45)),
+        Scene("error_group", keys=("e", "enter"), size=(160, 45)),
+        Scene("bulk", keys=("5", "R"), size=(160, 45)),
+        Scene("queues", keys=("Q", "j", "j", "P"), size=(160, 45)),
         Scene("detail", keys=("5", "enter")),
         Scene("confirm", keys=("5", "space", "space", "r")),
         Scene("purge", keys=("p", "backspace", "backspace"), typed="10m"),
@@ -386,7 +392,11 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as folder:
         for name in names:
             scene = SCENES[name]
-            store = seeded_store(folder, scene.store)
+            seed_path = seeded_store(folder, scene.store)
+            store = os.path.join(folder, f"scene-{name}.sqlite")  # a copy: a scene may change it
+            for suffix in ("", "-wal"):
+                if os.path.exists(f"{seed_path}{suffix}"):
+                    shutil.copy2(f"{seed_path}{suffix}", f"{store}{suffix}")
             svg = asyncio.run(_picture(scene, store))
             (out / f"{name}.svg").write_text(svg, encoding="utf-8")
             print(f"screenshots/{name}.svg")

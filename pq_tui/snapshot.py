@@ -16,12 +16,15 @@ from rich.text import Text
 
 from pq_core import Event, Item, Queue, QueueStats, Stats, Status, Worker, identity
 from pq_tui.display import (
+    SCHEDULED_LABEL,
+    SCHEDULED_STYLE,
     STATUS_LABEL,
     STATUS_STYLE,
     error_line,
     inert,
     payload_text,
     span,
+    until,
 )
 
 PAGE = 100  # jobs per fetched window; the table never holds more
@@ -33,11 +36,16 @@ ERROR_PREVIEW = 200
 
 @dataclass(frozen=True, slots=True)
 class View:
-    """What the operator asked to see: a status filter, a text filter, an order and where the
-    fetched window of jobs starts."""
+    """What the operator asked to see: one queue or all, a status filter (with READY,
+    `scheduled` True shows only the jobs not available yet, False only the available ones),
+    a text filter, an error group's signature, an order and where the fetched window of jobs
+    starts."""
 
+    scope: str | None = None  # the queue shown, or None for every queue
     status: Status | None = None
+    scheduled: bool | None = None
     search: str = ""
+    error: str | None = None
     newest_first: bool = True
     offset: int = 0
 
@@ -99,8 +107,8 @@ def take(
     stats = queue.stats()
     queues = _queues_in_scope(stats, scope, queue.name)
     total = None
-    if not view.search:
-        total = sum(n for qs in queues for s, n in qs.counts.items() if view.status in (None, s))
+    if not view.search and view.error is None:
+        total = sum(matching(qs, view) for qs in queues)
     items = _page(queue, view, queues, scope, page, total)
     events = queue.events(EVENTS, queue=scope)
     workers = [
@@ -123,6 +131,15 @@ def take(
     )
 
 
+def matching(qs: QueueStats, view: View) -> int:
+    """How many of a queue's jobs the view's status filter lets through (from its counters)."""
+    if view.status is None:
+        return qs.total
+    if view.status == Status.READY and view.scheduled is not None:
+        return qs.scheduled if view.scheduled else qs.available
+    return qs.counts.get(view.status, 0)
+
+
 def _page(
     queue: Queue,
     view: View,
@@ -139,6 +156,14 @@ def _page(
     first jobs, in id order from the index, and merge them. A window in the far half is read
     from the far end, in the other order."""
     newest_first, offset = view.newest_first, view.offset
+    search = view.search or None
+    if view.scheduled or view.error is not None:
+        # Scheduled jobs come soonest first (the store's order for them); an error group is
+        # one indexed read. Either way the store answers the window itself.
+        return queue.items(
+            view.status, page, offset, queue=scope, search=search, error=view.error,
+            scheduled=view.scheduled, newest_first=newest_first,
+        )  # fmt: skip
     if total is not None and offset > total // 2:
         width = min(page, total - offset)
         if width <= 0:
@@ -146,22 +171,31 @@ def _page(
         flipped = replace(view, newest_first=not newest_first, offset=total - offset - width)
         return _page(queue, flipped, queues, scope, width, None)[::-1]
     statuses = [view.status] if view.status is not None else list(Status)
-    parts = [(qs.queue, s) for qs in queues for s in statuses if qs.counts.get(s)]
+    parts = [
+        (qs.queue, s)
+        for qs in queues
+        for s in statuses
+        if (matching(qs, view) if view.status is not None else qs.counts.get(s))
+    ]
     need = offset + page
-    search = view.search or None
+    when = view.scheduled
     if not parts and not search:
         return []
     if len(parts) == 1 and not search:
         ((name, status),) = parts
-        return queue.items(status, page, offset, queue=name, newest_first=newest_first)
+        return queue.items(
+            status, page, offset, queue=name, scheduled=when, newest_first=newest_first
+        )
     if need > MERGE_DEPTH or search or (scope is None and view.status is None):
         # (Every job of every queue in id order is the table's own order: no sort either way.)
         return queue.items(
-            view.status, page, offset, queue=scope, search=search, newest_first=newest_first
-        )
+            view.status, page, offset, queue=scope, search=search, scheduled=when,
+            newest_first=newest_first,
+        )  # fmt: skip
     merged: dict[int, Item] = {}
     for name, status in parts:
-        for item in queue.items(status, need, 0, queue=name, newest_first=newest_first):
+        read = queue.items(status, need, 0, queue=name, scheduled=when, newest_first=newest_first)
+        for item in read:
             merged.setdefault(item.id, item)  # a job that moved between two reads: once
     ordered = sorted(merged.values(), key=lambda item: item.id, reverse=newest_first)
     return ordered[offset:need]
@@ -197,11 +231,17 @@ def job_row(item: Item, now: float, *, show_queue: bool = True) -> JobRow:
     if item.status == Status.IN_PROGRESS and item.lease_expires_at is not None:
         left = item.lease_expires_at.timestamp() - now
         lease = span(left) if left > 0 else "expired"
+    status = Text(STATUS_LABEL[item.status], style=STATUS_STYLE[item.status])
+    age = span(now - item.created_at.timestamp())
+    wait = item.available_at.timestamp() - now
+    if item.status == Status.READY and wait > 0:  # delayed or backing off
+        status = Text(SCHEDULED_LABEL, style=SCHEDULED_STYLE)
+        age = until(wait)
     cells = {
         "id": Text(str(item.id), justify="right"),
         "queue": inert(item.queue, limit=16),
-        "status": Text(STATUS_LABEL[item.status], style=STATUS_STYLE[item.status]),
-        "age": Text(span(now - item.created_at.timestamp()), justify="right"),
+        "status": status,
+        "age": Text(age, justify="right"),
         "tries": Text(f"{item.attempts}/{item.max_attempts}", justify="right"),
         "worker": inert(identity.short(item.worker), limit=24),
         "lease": Text(lease, style="red" if lease == "expired" else "", justify="right"),

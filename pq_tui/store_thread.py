@@ -18,7 +18,15 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from pq_core import ItemNotFound, Queue, QueueError, Status, StoreLocked
-from pq_tui.messages import ActionDone, JobRead, PurgeCounted, Refreshed, RefreshFailed
+from pq_tui import operations
+from pq_tui.messages import (
+    ActionDone,
+    JobRead,
+    MatchCounted,
+    PurgeCounted,
+    Refreshed,
+    RefreshFailed,
+)
 from pq_tui.snapshot import View, take
 
 Request = Callable[[Queue], Message | None]
@@ -52,7 +60,7 @@ class StoreThread(threading.Thread):
         self._wanted: tuple[View, MessagePump] | None = None
         self._fetch_queued = False
         self._quiet_until = 0.0  # no periodic refresh before then
-        self._purge_wanted: tuple[MessagePump, Status, str] | None = None
+        self._purge_wanted: tuple[MessagePump, Status, str, str | None] | None = None
         self._purge_queued = False
 
     # -- the loop ----------------------------------------------------------------------------
@@ -121,7 +129,7 @@ class StoreThread(threading.Thread):
         view, reply_to = wanted
         started = time.monotonic()
         try:
-            snapshot = take(queue, view, self.scope, self.clock, show_queue=self.scope is None)
+            snapshot = take(queue, view, view.scope, self.clock, show_queue=self.scope is None)
         except StoreLocked as exc:
             return RefreshFailed(str(exc), busy=True)
         except QueueError as exc:
@@ -154,10 +162,13 @@ class StoreThread(threading.Thread):
 
         self.submit(read, reply_to)
 
-    def count_purge(self, reply_to: MessagePump, status: Status, older_than: str) -> None:
-        """Count what a purge would remove. While the operator types, only the latest choice
-        is counted: a count can take a while on a big store."""
-        self._purge_wanted = (reply_to, status, older_than)  # before the flag, as in refresh
+    def count_purge(
+        self, reply_to: MessagePump, status: Status, older_than: str, scope: str | None
+    ) -> None:
+        """Count what a purge of `scope` (a queue, or None: every queue) would remove. While
+        the operator types, only the latest choice is counted: a count can take a while on a
+        big store."""
+        self._purge_wanted = (reply_to, status, older_than, scope)  # before the flag, as in refresh
         if not self._purge_queued:
             self._purge_queued = True
             self.submit(self._count_latest_purge, reply_to)
@@ -167,11 +178,11 @@ class StoreThread(threading.Thread):
         wanted = self._purge_wanted
         if wanted is None:
             return
-        reply_to, status, older_than = wanted
+        reply_to, status, older_than, scope = wanted
         if not reply_to.is_attached:
             return  # the dialog was closed meanwhile
         try:
-            n = queue.purge(older_than or 0, status, queue=self.scope, dry_run=True)
+            n = queue.purge(older_than or 0, status, queue=scope, dry_run=True)
         except QueueError as exc:
             reply_to.post_message(PurgeCounted(status, older_than, None, str(exc)))
         except Exception as exc:  # the dialog waits for an answer: give it one
@@ -179,6 +190,21 @@ class StoreThread(threading.Thread):
             reply_to.post_message(PurgeCounted(status, older_than, None, error))
         else:
             reply_to.post_message(PurgeCounted(status, older_than, n))
+
+    def count_matching(self, kind: str, view: View, reply_to: MessagePump) -> None:
+        """Count what a bulk `kind` ("requeue", "delete") on everything `view` shows would
+        change; answers MatchCounted."""
+
+        def count(queue: Queue) -> Message:
+            try:
+                n = operations.count_matching(queue, kind, view)
+            except QueueError as exc:
+                return MatchCounted(kind, view, None, str(exc))
+            except Exception as exc:  # answered all the same: the screen waits for an answer
+                return MatchCounted(kind, view, None, f"unexpected error: {exc!r}")
+            return MatchCounted(kind, view, n)
+
+        self.submit(count, reply_to)
 
     # -- changes -----------------------------------------------------------------------------
 

@@ -23,11 +23,13 @@ from textual.widgets import DataTable, Footer, Input
 
 from pq_core import Item, Status
 from pq_tui import actions, operations
-from pq_tui.display import STATUS_LABEL, ago, count, inert, payload_text, plural
-from pq_tui.messages import ActionDone, JobRead, Refreshed, RefreshFailed
+from pq_tui.display import STATUS_LABEL, ago, clip, count, inert, payload_text, plural
+from pq_tui.messages import ActionDone, JobRead, MatchCounted, Refreshed, RefreshFailed
 from pq_tui.screens.detail import DetailScreen
+from pq_tui.screens.errors import ErrorsScreen
 from pq_tui.screens.help import HelpScreen
 from pq_tui.screens.purge import PurgeChoice, PurgeScreen
+from pq_tui.screens.queues import EVERY_QUEUE, QueuesScreen
 from pq_tui.snapshot import COLUMNS, PAGE, JobRow, Snapshot, View, sort_key
 from pq_tui.widgets.activity import ActivityLog
 from pq_tui.widgets.items_table import ItemsTable
@@ -38,12 +40,13 @@ from pq_tui.widgets.workers import WorkersPanel
 if TYPE_CHECKING:
     from pq_tui.app import PqApp
 
-STATUS_KEYS: dict[str, Status | None] = {
-    "all": None,
-    "ready": Status.READY,
-    "in_progress": Status.IN_PROGRESS,
-    "done": Status.DONE,
-    "dead": Status.DEAD,
+STATUS_KEYS: dict[str, tuple[Status | None, bool | None]] = {  # (status, scheduled)
+    "all": (None, None),
+    "ready": (Status.READY, False),  # available now
+    "in_progress": (Status.IN_PROGRESS, None),
+    "done": (Status.DONE, None),
+    "dead": (Status.DEAD, None),
+    "scheduled": (Status.READY, True),  # ready, but not before a later time
 }
 EDGE = 3  # rows from either end of the window at which the window moves on
 SHORT = 28  # terminals with fewer rows start zoomed: the jobs table alone
@@ -60,7 +63,7 @@ class DashboardScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__(id="dashboard")
-        self.view = View()
+        self.view = View(scope=self.pq.scope)
         self.snapshot: Snapshot | None = None
         self.marks: dict[int, Status] = {}
         self.following = True  # the cursor follows the first job until the operator moves it
@@ -90,7 +93,7 @@ class DashboardScreen(Screen[None]):
                 box.border_title = "activity"
                 yield ActivityLog(id="activity")
             with VerticalScroll(id="workers-box") as box:
-                box.border_title = "workers"
+                box.border_title = "workers · done: last min"
                 yield WorkersPanel(id="workers")
         yield Footer()
 
@@ -201,7 +204,10 @@ class DashboardScreen(Screen[None]):
             new_view=new_view,
             follow_top=self.following and snapshot.view.offset == 0,
         )
-        self.table.show_sort(self.sort_column, self._descending)
+        if self.sort_column == "id" and snapshot.view.scheduled:
+            self.table.show_sort("age", False)  # soonest first: the store's order for them
+        else:
+            self.table.show_sort(self.sort_column, self._descending)
 
     def _ordered(self, rows: tuple[JobRow, ...]) -> list[JobRow]:
         """The rows in the order the operator chose. By id they come from the store in order;
@@ -240,17 +246,25 @@ class DashboardScreen(Screen[None]):
         else:
             state = Text("● live", style="bold green")
             state.append(f" · every {self.pq.refresh_every:g}s", style="dim")
-        self.query_one(StatusBar).show(self.pq.source, self.pq.scope, self.pq.read_only, state)
+        self.query_one(StatusBar).show(self.pq.source, self.view.scope, self.pq.read_only, state)
 
     def _show_titles(self) -> None:
         view = self.view
         what = "all jobs" if view.status is None else f"{STATUS_LABEL[view.status]} jobs"
+        if view.scheduled is not None:
+            what = "scheduled jobs" if view.scheduled else "ready jobs, available now"
         title = Text(what, style="bold")
+        if view.error is not None:
+            title.append(" with error ")
+            title.append_text(inert(clip(view.error, 60)))
+            title.stylize("red", len(what))
         if view.search:
             title.append(" matching ")
             title.append_text(inert(repr(view.search), limit=40))
         snapshot = self.snapshot
-        if self.sort_column == "id":
+        if self.sort_column == "id" and view.scheduled:
+            title.append(" · soonest first")
+        elif self.sort_column == "id":
             title.append(" · newest first" if view.newest_first else " · oldest first")
         else:
             header = dict(COLUMNS)[self.sort_column]
@@ -263,7 +277,7 @@ class DashboardScreen(Screen[None]):
         if snapshot is not None and snapshot.view == view:
             shown = len(snapshot.rows)
             if shown == 0:
-                filtered = view.status is not None or view.search
+                filtered = view.status is not None or view.search or view.error is not None
                 sub.append("no matching jobs" if filtered else "no jobs yet")
             else:
                 first, last = view.offset + 1, view.offset + shown
@@ -317,13 +331,22 @@ class DashboardScreen(Screen[None]):
         if action == "requeue":
             targets = self._target_statuses()
             return True if any(s != Status.READY for s in targets.values()) else None
+        if action == "bulk":
+            kind = str(parameters[0]) if parameters else "delete"
+            return True if operations.matching_filter(kind, self.view) is not None else None
+        if action == "toggle_pause":
+            return True if self.view.scope is not None else None
+        if action == "run_now":
+            targets = self._target_statuses()
+            return True if any(s == Status.READY for s in targets.values()) else None
         return True
 
     def _update_keys(self) -> None:
         """Redraw the footer's keys, but only when one of them changed between enabled and
         disabled: redrawing it on every cursor move would cost more than the move."""
-        names = ("open_job", "mark", "requeue", "delete", "copy")
+        names = ("open_job", "mark", "requeue", "delete", "copy", "run_now", "toggle_pause")
         state = tuple(self.check_action(a, ()) for a in names)
+        state += (self.check_action("bulk", ("requeue",)),)
         if state != self._keys_state:
             self._keys_state = state
             self.refresh_bindings()
@@ -350,7 +373,8 @@ class DashboardScreen(Screen[None]):
     # -- view actions ------------------------------------------------------------------------
 
     def action_show(self, status: str) -> None:
-        self._set_view(status=STATUS_KEYS[status])
+        wanted, scheduled = STATUS_KEYS[status]
+        self._set_view(status=wanted, scheduled=scheduled)
 
     def action_reverse(self) -> None:
         if self.sort_column == "id":
@@ -462,8 +486,8 @@ class DashboardScreen(Screen[None]):
             return
         had_marks = bool(self.marks)
         self.marks.clear()
-        if self.view.search:
-            self._set_view(search="")
+        if self.view.search or self.view.error is not None:
+            self._set_view(search="", error=None)
         if had_marks:
             self._redraw_marks()
 
@@ -482,6 +506,27 @@ class DashboardScreen(Screen[None]):
         self.table.action_cursor_down()
         self._show_titles()
         self._update_keys()
+
+    def action_mark_all(self) -> None:
+        """Mark every job shown in the table (the loaded window)."""
+        if self.pq.read_only or self.snapshot is None:
+            return
+        for row in self.snapshot.rows:
+            self.marks[row.id] = row.status
+        self.following = False
+        self._redraw_marks()
+
+    def action_invert_marks(self) -> None:
+        """Marked jobs shown are unmarked, the others shown marked."""
+        if self.pq.read_only or self.snapshot is None:
+            return
+        for row in self.snapshot.rows:
+            if row.id in self.marks:
+                del self.marks[row.id]
+            else:
+                self.marks[row.id] = row.status
+        self.following = False
+        self._redraw_marks()
 
     def _redraw_marks(self) -> None:
         for job_id in self.table.visible_ids():
@@ -526,6 +571,37 @@ class DashboardScreen(Screen[None]):
         elif not self.covered:
             self.app.push_screen(DetailScreen(message.item))
 
+    def action_errors(self) -> None:
+        self.app.push_screen(ErrorsScreen(self.view.scope), self._group_chosen)
+
+    def _group_chosen(self, signature: str | None) -> None:
+        """Show the jobs of one error group: its failed (backing off) and dead jobs."""
+        if signature is not None:
+            self._set_view(error=signature, status=None, scheduled=None, search="")
+
+    def action_queues(self) -> None:
+        screen = QueuesScreen(self.view.scope, fixed=self.pq.scope)
+        self.app.push_screen(screen, self._queue_chosen)
+
+    def _queue_chosen(self, name: str | None) -> None:
+        """Show one queue (or, EVERY_QUEUE, every queue again) on the whole dashboard."""
+        if name is None:
+            return
+        scope = None if name == EVERY_QUEUE else name
+        if self.pq.scope is not None:
+            scope = self.pq.scope  # opened on one queue (--queue): that one only
+        self._set_view(scope=scope)
+
+    def action_toggle_pause(self) -> None:
+        """P: pause the queue shown, or resume it (on every queue, the queues view says which)."""
+        scope = self.view.scope
+        if self.pq.read_only or scope is None:
+            self._refuse("pause")
+            return
+        paused = any(qs.paused for qs in self.snapshot.queues) if self.snapshot else False
+        change = operations.pause(scope, not paused, self.pq.actor)
+        self.pq.store.change(change.title, change.run, change.report, self)
+
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.pq.read_only))
 
@@ -546,19 +622,49 @@ class DashboardScreen(Screen[None]):
             return
         self.pq.confirm(operations.delete(ids, self.pq.actor), self)
 
+    def action_run_now(self) -> None:
+        """Make the scheduled (delayed or backing-off) jobs among the targets available now.
+        Nothing is lost or undone by it, so it asks nothing."""
+        targets = self._target_statuses()
+        ids = sorted(i for i, s in targets.items() if s == Status.READY)
+        if self.pq.read_only or not ids:
+            self._refuse("run now")
+            return
+        change = operations.run_now(ids, self.pq.actor)
+        self.pq.store.change(change.title, change.run, change.report, self)
+
+    def action_bulk(self, kind: str) -> None:
+        """R / D: every job matching the view (filter, text, error group, queue), counted
+        exactly before the question."""
+        if self.pq.read_only or operations.matching_filter(kind, self.view) is None:
+            self._refuse(f"{kind} all")
+            return
+        self.pq.store.count_matching(kind, self.view, self)
+
+    def on_match_counted(self, message: MatchCounted) -> None:
+        if message.view != self.view or self.covered:
+            return  # the operator moved on meanwhile
+        if message.count is None:
+            self.notify(message.error, severity="error", markup=False)
+        elif message.count == 0:
+            self.notify(f"no jobs to {message.kind} here", markup=False)
+        else:
+            change = operations.bulk(message.kind, message.view, message.count, self.pq.actor)
+            self.pq.confirm(change, self)
+
     def action_purge(self) -> None:
         if self.pq.read_only:
             self._refuse("purge")
             return
-        scope = self.pq.scope
+        scope = self.view.scope
         where = "in every queue" if scope is None else f"in queue {scope}"
-        self.app.push_screen(PurgeScreen(where), self._purge_chosen)
+        self.app.push_screen(PurgeScreen(where, scope), self._purge_chosen)
 
     def _purge_chosen(self, choice: PurgeChoice | None) -> None:
         if choice is None:
             return
         change = operations.purge(
-            choice.status, choice.older_than, choice.count, self.pq.scope, self.pq.actor
+            choice.status, choice.older_than, choice.count, self.view.scope, self.pq.actor
         )
         self.pq.confirm(change, self)
 

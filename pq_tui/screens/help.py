@@ -53,6 +53,8 @@ class HelpScreen(ModalScreen[None]):
     def _listed(self) -> list[actions.Action]:
         listed = list(actions.available(actions.DASHBOARD, self.read_only))
         listed += actions.available(actions.DETAIL, self.read_only)
+        listed += actions.available(actions.ERRORS, self.read_only)
+        listed += actions.available(actions.QUEUES, self.read_only)
         return listed
 
     def action_close(self) -> None:

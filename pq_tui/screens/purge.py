@@ -41,9 +41,10 @@ class PurgeScreen(ModalScreen[PurgeChoice | None]):
         Binding("enter", "choose", "Purge…", priority=True),
     ]
 
-    def __init__(self, scope_label: str) -> None:
+    def __init__(self, scope_label: str, scope: str | None) -> None:
         super().__init__(classes="dialog-screen")
         self.scope_label = scope_label
+        self.scope = scope
         self._counted: PurgeChoice | None = None
         self._asked: tuple[Status, str] | None = None
 
@@ -88,7 +89,7 @@ class PurgeScreen(ModalScreen[PurgeChoice | None]):
         self.query_one("#purge-button", Button).disabled = True
         self.query_one("#purge-count", Static).update(Text("counting…", style="dim"))
         app: PqApp = self.app  # type: ignore[assignment]
-        app.store.count_purge(self, self.status, self.older_than)
+        app.store.count_purge(self, self.status, self.older_than, self.scope)
 
     def on_purge_counted(self, message: PurgeCounted) -> None:
         if (message.status, message.older_than) != (self.status, self.older_than):

@@ -16,11 +16,14 @@ from textual.widgets import Static
 
 from pq_core import QueueStats, Status, identity
 from pq_tui.display import (
+    SCHEDULED_LABEL,
+    SCHEDULED_STYLE,
     STATUS_LABEL,
     STATUS_STYLE,
     ago,
     count,
     inert,
+    plural,
     span,
     sparkline,
 )
@@ -47,20 +50,23 @@ class Summary(Static):
     def _counts(self, snapshot: Snapshot) -> Table:
         queues = list(snapshot.queues)
         # The sparkline gets what the other columns leave: up to 29 whole minutes, at least 6.
-        minutes = max(6, min(29, self.app.size.width - 92))
-        shown = [(inert(qs.queue, limit=16), Throughput.of(qs)) for qs in queues[:MAX_QUEUES]]
+        minutes = max(6, min(29, self.app.size.width - 103))
+        shown = [(queue_name(qs), Throughput.of(qs)) for qs in queues[:MAX_QUEUES]]
         rows = list(shown)
         if len(queues) > 1:
             rows.append((Text("all", style="italic"), Throughput.of(*queues)))
         scale = max((max(t.done[-minutes:], default=0) for _, t in rows), default=0)
         table = Table(box=None, padding=(0, 1), expand=False, show_edge=False, pad_edge=False)
-        table.add_column("queue", style="bold", no_wrap=True, max_width=16)
+        table.add_column("queue", style="bold", no_wrap=True, max_width=24)
         for status in Status:
             table.add_column(
                 Text(STATUS_LABEL[status], style=STATUS_STYLE[status]),
                 justify="right",
                 no_wrap=True,
             )
+            if status == Status.READY:
+                label = Text(SCHEDULED_LABEL, style=SCHEDULED_STYLE)
+                table.add_column(label, justify="right", no_wrap=True)
         table.add_column("oldest ready", justify="right", no_wrap=True)
         heading = f"done/min · {minutes} min · █ = {count(scale)}"
         table.add_column(heading, no_wrap=True, min_width=minutes)
@@ -80,7 +86,12 @@ class Summary(Static):
         cells = [name]
         for status in Status:
             n = throughput.counts[status]
+            if status == Status.READY:
+                n -= throughput.scheduled  # available now; the scheduled ones have a column
             cells.append(Text(count(n), style=STATUS_STYLE[status] if n else "dim"))
+            if status == Status.READY:
+                n = throughput.scheduled
+                cells.append(Text(count(n), style=SCHEDULED_STYLE if n else "dim"))
         age = throughput.oldest_ready_age
         cells.append(Text(span(age) if age is not None else "—", style="" if age else "dim"))
         cells.append(Text(sparkline(throughput.done[-minutes:], top=scale), style="green"))
@@ -95,18 +106,26 @@ class Summary(Static):
         text = Text(no_wrap=True, overflow="ellipsis")
         for status in Status:
             n = total.counts[status]
+            if status == Status.READY:
+                n -= total.scheduled
             text.append(f"{STATUS_LABEL[status]} ", style="dim")
             text.append(count(n), style=STATUS_STYLE[status] if n else "dim")
             text.append("  ")
+            if status == Status.READY:
+                text.append("sched ", style="dim")
+                n = total.scheduled
+                text.append(count(n), style=SCHEDULED_STYLE if n else "dim")
+                text.append("  ")
         age = total.oldest_ready_age
         if age is not None:
-            text.append("oldest ready ", style="dim")
+            text.append("oldest ", style="dim")
             text.append(span(age))
             text.append("  ")
-        text.append("done ", style="dim")
-        text.append(f"{count(total.last_done)}/min")
-        text.append("  failed ", style="dim")
-        text.append(f"{count(total.last_failed)}/min", style="red" if total.last_failed else "")
+        paused = [qs.queue for qs in snapshot.queues if qs.paused]
+        if paused:
+            text.append("paused ", style="bold yellow")
+            text.append_text(inert(", ".join(paused), limit=30))
+        text.rstrip()
         return text
 
     def _manager(self, snapshot: Snapshot) -> Text:
@@ -116,8 +135,10 @@ class Summary(Static):
         text = Text("manager ", style="bold", no_wrap=True, overflow="ellipsis", end="")
         if alive:
             newest = max(alive, key=lambda w: w.last_seen)
-            text.append("● running ", style="bold green")
-            text.append_text(inert(identity.short(newest.id)))
+            text.append("● running", style="bold green")
+            if not self.compact:
+                text.append(" ")
+                text.append_text(inert(identity.short(newest.id)))
             text.append(f" · heard {ago(newest.last_seen, now)}")
         elif managers:
             newest = max(managers, key=lambda w: w.last_seen)
@@ -129,8 +150,14 @@ class Summary(Static):
         consumers = [w for w in snapshot.workers if w.kind == "consumer"]
         live = sum(1 for w in consumers if w.alive)
         if self.compact:
-            text.append(" · consumers ", style="bold")
-            text.append(f"{live} alive", style="green" if live else "dim")
+            text.append(" · ")
+            text.append(plural(live, "live consumer"), style="green" if live else "dim")
+            total = Throughput.of(*snapshot.queues)
+            text.append(" · done ", style="dim")
+            text.append(f"{count(total.last_done)}/min")
+            text.append(" failed ", style="dim")
+            failed = total.last_failed
+            text.append(f"{count(failed)}/min", style="red" if failed else "")
             return text
         sweep = next((e for e in snapshot.events if e.actor.startswith("manager")), None)
         if sweep is not None:
@@ -144,6 +171,14 @@ class Summary(Static):
         return text
 
 
+def queue_name(qs: QueueStats) -> Text:
+    """A queue's name, with "paused" after it when it is."""
+    name = inert(qs.queue, limit=16)
+    if qs.paused:
+        name.append(" paused", style="bold yellow")
+    return name
+
+
 class Throughput:
     """One row's figures: counts, the oldest ready age, and done and failed per whole minute,
     oldest first; the running minute is left out, so the last bar and the "last" figure are
@@ -155,8 +190,10 @@ class Throughput:
         oldest_ready_age: float | None,
         done: Sequence[int],
         failed: Sequence[int],
+        scheduled: int = 0,
     ) -> None:
         self.counts = counts
+        self.scheduled = scheduled
         self.oldest_ready_age = oldest_ready_age
         self.done = list(done)
         self.failed = list(failed)
@@ -173,6 +210,7 @@ class Throughput:
             max(ages) if ages else None,
             _whole_minutes([qs.done_per_minute for qs in queues]),
             _whole_minutes([qs.failed_per_minute for qs in queues]),
+            sum(qs.scheduled for qs in queues),
         )
 
     @property

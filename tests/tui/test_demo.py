@@ -71,10 +71,12 @@ def test_demo_runs_workers_that_move_the_store_and_stops_them_on_quit():
         wait_for(lambda: q.stats().counts[pq_core.Status.DONE] > first[pq_core.Status.DONE], 15, fd)
         kinds = {w.kind for w in q.workers() if w.alive}
         assert kinds == {"consumer", "manager"}
-        # Within a minute: dead jobs of several kinds of error, and delayed (scheduled) jobs.
+        # Within a minute: dead jobs of several kinds of error, delayed (scheduled) jobs and a
+        # paused queue.
         wait_for(lambda: len(dead_errors(q)) >= 3, 60, fd)
         ready = q.items("ready", 500, queue=None)
         assert any(i.available_at.timestamp() > time.time() for i in ready)
+        assert [name for name, qs in q.stats().queues.items() if qs.paused] == ["reports"]
         q.close()
         screen = drain(fd, 1.0)
         assert b"demo store" in screen or b"live" in screen

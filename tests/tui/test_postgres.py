@@ -80,3 +80,28 @@ async def test_the_dashboard_reads_and_requeues_on_postgres(postgres_url):
     assert q.item(job).status == Status.READY
     assert (q.events(1)[0].kind, q.events(1)[0].actor) == ("requeue", ACTOR)
     q.close()
+
+
+async def test_errors_bulk_scheduled_and_pause_on_postgres(postgres_url):
+    q = pq_core.open(postgres_url, queue="emails")
+    dead = []
+    for n in range(3):
+        q.put({"to": f"user{n}@example.com"}, max_attempts=1)
+        item = q.get()
+        assert item is not None
+        q.fail(item, error=f"TimeoutError: smtp did not answer in {30 + n}s")
+        dead.append(item.id)
+    later = q.put({"to": "later@example.com"}, delay="1h")
+    store = cli.open_store(postgres_url, None, False)
+    app = PqApp(store, source=cli.store_name(store, postgres_url), actor=ACTOR, refresh_every=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "e", "enter")  # one group: the numbers are normalised
+        assert sorted(app.dashboard.table.visible_ids()) == dead
+        await press(pilot, "R", "y")
+        await press(pilot, "escape", "6", "n")  # the delayed job, run now
+        await press(pilot, "Q", "j", "P")
+    assert [q.item(i).status for i in dead] == [Status.READY] * 3
+    assert q.count("ready", scheduled=True) == 0 and q.item(later).status == Status.READY
+    assert q.is_paused()
+    q.close()
