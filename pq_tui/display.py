@@ -17,6 +17,7 @@ from typing import Any
 from rich.text import Text
 
 from pq_core import Status
+from pq_core.display import escape_char
 
 ESCAPE_STYLE = "reverse"  # an escape must not be mistaken for the same characters typed literally
 
@@ -36,20 +37,6 @@ STATUS_LABEL: dict[Status, str] = {
 
 SCHEDULED_LABEL = "scheduled"  # ready, but not before a later time (delayed or backing off)
 SCHEDULED_STYLE = "bold blue"
-
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def escape_char(ch: str) -> str:
-    """The repr-style escape of one character: \\x1b, \\u202e, \\U000e0001."""
-    if ch in _NAMED:
-        return _NAMED[ch]
-    code = ord(ch)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
 
 
 def inert(value: str, *, multiline: bool = False, limit: int | None = None) -> Text:
