@@ -730,19 +730,23 @@ class QueueBase:
         return out
 
     @call
-    def pause(self, *, actor: str | None = None) -> Calls[bool]:
-        """Stop handing out this queue's jobs to every consumer (puts still succeed). False if
-        it already was paused. Recorded as an event."""
-        return (yield StoreCall("set_paused", (self.name, True, _actor(actor))))
+    def pause(self, *, queue: str | None = None, actor: str | None = None) -> Calls[bool]:
+        """Stop handing out this queue's jobs (or those of the queue named) to every consumer;
+        puts still succeed. False if it already was paused. Recorded as an event."""
+        name = self.name if queue is None else queue_name(queue)
+        return (yield StoreCall("set_paused", (name, True, _actor(actor))))
 
     @call
-    def resume(self, *, actor: str | None = None) -> Calls[bool]:
-        """Hand out this queue's jobs again. False if it was not paused."""
-        return (yield StoreCall("set_paused", (self.name, False, _actor(actor))))
+    def resume(self, *, queue: str | None = None, actor: str | None = None) -> Calls[bool]:
+        """Hand out this queue's jobs (or those of the queue named) again. False if it was not
+        paused."""
+        name = self.name if queue is None else queue_name(queue)
+        return (yield StoreCall("set_paused", (name, False, _actor(actor))))
 
     @call
-    def is_paused(self) -> Calls[bool]:
-        return (yield StoreCall("is_paused", (self.name,)))
+    def is_paused(self, *, queue: str | None = None) -> Calls[bool]:
+        name = self.name if queue is None else queue_name(queue)
+        return (yield StoreCall("is_paused", (name,)))
 
     @call
     def check(self) -> Calls[CheckReport]:

@@ -78,8 +78,8 @@ def pause(name: str, paused: bool, actor: str) -> Change:
     verb = "pause" if paused else "resume"
 
     def run(queue: Queue) -> int:
-        other = Queue(queue.store, name)  # the same store, the named queue
-        return int(other.pause(actor=actor) if paused else other.resume(actor=actor))
+        change = queue.pause if paused else queue.resume
+        return int(change(queue=name, actor=actor))
 
     def report(changed: int) -> str:
         if changed:

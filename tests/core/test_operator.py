@@ -371,3 +371,29 @@ def test_a_window_of_ids_bounds_a_listing_and_a_count(queue: pq_core.Queue) -> N
     assert queue.count(search="job", id_range=window) == 4
     with pytest.raises(pq_core.InvalidValue, match="id_range"):
         queue.items(id_range=(1,))  # type: ignore[arg-type]
+
+
+# -- pause and resume ----------------------------------------------------------------------------
+
+
+def test_a_paused_queue_hands_out_nothing_takes_puts_and_shows_paused(
+    open_queue: OpenQueue,
+) -> None:
+    q, other, operator = open_queue(), open_queue("other"), open_queue("ops")
+    q.put("a")
+    other.put("b")
+    assert operator.pause(queue=q.name, actor="pq ada@laptop") is True  # another queue, by name
+    assert operator.pause(queue=q.name) is False  # already paused: nothing changed
+    assert q.is_paused() and operator.is_paused(queue=q.name) and not other.is_paused()
+    assert q.get() is None and q.get_many(5) == []  # no consumer of it gets a job
+    assert q.put("c") > 0  # puts still succeed
+    assert other.get().payload == "b"  # other queues carry on
+    stats = q.stats()
+    assert stats[q.name].paused and not stats[other.name].paused
+    assert stats[q.name].counts[Status.READY] == 2
+    assert q.resume() is True and q.resume() is False
+    assert [i.payload for i in q.get_many(5)] == ["a", "c"]
+    kinds = [(e.kind, e.queue) for e in q.events(queue=q.name)]
+    assert kinds == [("resume", q.name), ("pause", q.name)]
+    with pytest.raises(pq_core.InvalidValue):
+        operator.pause(queue="")
