@@ -55,6 +55,10 @@ NARROW = 100  # terminals with fewer columns get the summary in two lines (its t
 WRITES = actions.writes(actions.DASHBOARD)
 
 
+def matches(n: int) -> str:
+    return f"{count(n)} match" if n == 1 else f"{count(n)} matches"
+
+
 class DashboardScreen(Screen[None]):
     """The main screen. Its keys are the `actions.DASHBOARD` table."""
 
@@ -276,7 +280,9 @@ class DashboardScreen(Screen[None]):
         sub = Text()
         if snapshot is not None and snapshot.view == view:
             shown = len(snapshot.rows)
-            if shown == 0:
+            if shown == 0 and snapshot.searching:
+                pass  # said below
+            elif shown == 0:
                 filtered = view.status is not None or view.search or view.error is not None
                 sub.append("no matching jobs" if filtered else "no jobs yet")
             else:
@@ -284,8 +290,14 @@ class DashboardScreen(Screen[None]):
                 sub.append(f"{count(first)}–{count(last)}")
                 if snapshot.total is not None:
                     sub.append(f" of {count(snapshot.total)}")
-                elif snapshot.more_after:
+                elif snapshot.matches is not None and not snapshot.searching:
+                    sub.append(f" of {matches(snapshot.matches)}")
+                elif snapshot.more_after and snapshot.matches is None:
                     sub.append(" of more")
+            if snapshot.searching:
+                sub.append(" · " if shown else "")
+                sub.append(f"≥ {matches(snapshot.matches or 0)}, searching…")
+                sub.stylize("yellow", len(sub) - len("searching…"))
         if self.marks:
             sub.append(" · ")
             sub.append(f"{count(len(self.marks))} marked", style="bold magenta")
