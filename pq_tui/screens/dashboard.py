@@ -491,17 +491,24 @@ class DashboardScreen(Screen[None]):
         self.table.focus()
 
     def action_clear(self) -> None:
-        """Escape: closes the search box if it is open; otherwise clears the marks and the
-        text filter, both with one press (as the help says)."""
+        """Escape: closes the search box if it is open; otherwise undoes one thing per press,
+        the nearest first: the marks, the text filter, the error group, the status filter,
+        then the queue the dashboard was scoped to (as the help says)."""
         if self.query_one("#search", Input).has_focus:
             self._close_search()
             return
-        had_marks = bool(self.marks)
-        self.marks.clear()
-        if self.view.search or self.view.error is not None:
-            self._set_view(search="", error=None)
-        if had_marks:
+        view = self.view
+        if self.marks:
+            self.marks.clear()
             self._redraw_marks()
+        elif view.search:
+            self._set_view(search="")
+        elif view.error is not None:
+            self._set_view(error=None)
+        elif view.status is not None or view.scheduled is not None:
+            self._set_view(status=None, scheduled=None)
+        elif view.scope is not None and self.pq.scope is None:
+            self._set_view(scope=None)  # every queue again (not when opened with --queue)
 
     def action_mark(self) -> None:
         if self.pq.read_only:
