@@ -60,6 +60,8 @@ class PqApp(App[None]):
         self.actor = actor or f"pq-tui {identity.user()}"
         self.store = StoreThread(queue, clock, scope=scope, path=path)
         self._switch_interval = sys.getswitchinterval()
+        # The rows each list screen (errors, queues) showed last, by (screen, queue shown).
+        self.listed: dict[tuple[str, str | None], tuple[object, ...]] = {}
 
     def get_default_screen(self) -> Screen:
         return DashboardScreen()

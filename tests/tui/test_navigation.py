@@ -299,3 +299,25 @@ async def test_the_new_store_state_shows_after_an_action_from_the_palette(store,
         assert not app.dialog_open
     assert q.item(job).status == Status.READY
     q.close()
+
+
+async def test_errors_view_opened_again_shows_its_last_rows_until_the_store_answers(
+    store, make_app, inspect
+):
+    q = inspect(store)
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "e")
+        first = list(app.screen.table.rows)
+        assert first
+        await press(pilot, "escape")
+        await pilot.press("e")  # no waiting for the store: the last rows are drawn at once
+        screen = app.screen
+        assert list(screen.table.rows) == first
+        if not screen.reads:
+            assert "updating…" in str(screen.table.border_subtitle)
+        await settle(pilot)
+        assert screen.reads == 1
+        assert [screen.key(r) for r in screen.rows] == [g.signature for g in q.errors(queue=None)]
+        assert "updating…" not in str(screen.table.border_subtitle)
