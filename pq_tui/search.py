@@ -38,6 +38,7 @@ class Scan:
     found: list[Item] = field(default_factory=list)
     matches: int = 0
     done: bool = False
+    uncounted: tuple[int, int] | None = None  # the window that filled the page, counted next
     queued: bool = False  # a step of it waits in the store thread's queue
 
     def window(self, width: int) -> tuple[int, int]:
@@ -57,26 +58,36 @@ def start(queue: Queue, view: View) -> Scan:
 
 
 def step(queue: Queue, scan: Scan, page: int, width: int | None = None) -> None:
-    """Read the scan's next window: its matches while the page is not full, and its count."""
+    """Read the scan's next window: its matches while the page is not full, and its count.
+    The window that fills the page is counted by the next step, so the page is shown first."""
     view = scan.view
-    lo, hi = scan.window(width or SEARCH_WINDOW)
     where = {"queue": view.scope, "search": view.search, "scheduled": view.scheduled}
+    if scan.uncounted is not None:
+        scan.matches += queue.count(view.status, id_range=scan.uncounted, **where)
+        scan.uncounted = None
+        scan.done = _past_the_end(scan)
+        return
+    lo, hi = scan.window(width or SEARCH_WINDOW)
     want = page - len(scan.found)
     if want > 0:
         got = queue.items(
             view.status, want, newest_first=view.newest_first, id_range=(lo, hi), **where
         )
         scan.found.extend(got)
-        n = len(got) if len(got) < want else queue.count(view.status, id_range=(lo, hi), **where)
+        if len(got) < want:
+            scan.matches += len(got)
+        else:
+            scan.uncounted = (lo, hi)
     else:
-        n = queue.count(view.status, id_range=(lo, hi), **where)
-    scan.matches += n
-    if view.newest_first:
-        scan.next = lo - 1
-        scan.done = scan.next < scan.low
-    else:
-        scan.next = hi + 1
-        scan.done = scan.next > scan.high
+        scan.matches += queue.count(view.status, id_range=(lo, hi), **where)
+    scan.next = lo - 1 if view.newest_first else hi + 1
+    scan.done = _past_the_end(scan)
+
+
+def _past_the_end(scan: Scan) -> bool:
+    if scan.uncounted is not None:
+        return False
+    return scan.next < scan.low if scan.view.newest_first else scan.next > scan.high
 
 
 def reread(queue: Queue, scan: Scan, page: int) -> None:
