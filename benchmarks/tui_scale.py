@@ -12,19 +12,22 @@ number of jobs). Then this process drives the real App headless with Textual's P
 
 - first render: from creating the App to the first snapshot of the store on screen, and
   from starting `pq-tui STORE` in a pseudo-terminal to its first window of jobs on screen;
-- refresh store work: the time `snapshot.take` spends in pq_core per refresh, for each view;
+- refresh store work: the time `snapshot.take` spends per refresh, for each view (wall time
+  on the store thread: it includes waiting for the GIL while the UI thread paints);
 - key latency: from the key event to the change being in the widgets (the next frame paints
-  it), for every key that reads the store: 1-6, s, enter, e (errors view), Q (queues view),
-  R and D (their exact count in the confirmation), p (the purge dialog with its count) and
-  window moves;
+  it), for every key that reads the store: 1-6, s, enter, e and Q (the errors and queues
+  views: rows shown, which are the last ones when a view is opened again, and the store's
+  answer), R and D (their exact count in the confirmation), p (the purge dialog with its
+  count) and window moves;
 - text search: from `enter` in the search box to the first results on screen (the first
   window of ids read), and to the exact count (every window read);
 - memory: this process's peak resident size (ru_maxrss), Python and SQLite included.
 
 Targets from issue 10 (item 9): key p95 < 100 ms, a text search's first results < 300 ms,
 memory < 150 MB; from issue 3: first render < 1.5 s, refresh store work < 50 ms. Each figure
-is printed against its target after the JSON report. Mix: 70% done, 5% dead, 0.2% in
-progress, the rest ready, in two queues.
+is printed against its target after the JSON report, p95 (with 5 rounds, the slowest) beside
+the median: on a machine shared with other work the p95 is mostly the other work. Mix: 70%
+done, 5% dead, 0.2% in progress, the rest ready, in two queues.
 """
 
 from __future__ import annotations
