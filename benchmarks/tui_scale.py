@@ -133,6 +133,8 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 async def measure(path: str, scope: str | None, rounds: int) -> dict[str, object]:
+    from textual.css.query import NoMatches
+
     from pq_tui.app import PqApp
     from pq_tui.screens.confirm import ConfirmScreen
     from pq_tui.screens.dashboard import DashboardScreen
@@ -202,7 +204,12 @@ async def measure(path: str, scope: str | None, rounds: int) -> dict[str, object
 
         def rows_shown() -> bool:
             screen = app.screen
-            return isinstance(screen, ErrorsScreen | QueuesScreen) and screen.table.row_count > 0
+            if not isinstance(screen, ErrorsScreen | QueuesScreen):
+                return False
+            try:
+                return screen.table.row_count > 0
+            except NoMatches:  # pushed, not composed yet
+                return False
 
         def confirming() -> bool:
             return isinstance(app.screen, ConfirmScreen)
