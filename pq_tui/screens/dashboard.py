@@ -24,11 +24,18 @@ from textual.widgets import DataTable, Footer, Input
 from pq_core import Item, Status
 from pq_tui import actions, operations
 from pq_tui.display import STATUS_LABEL, ago, clip, count, inert, payload_text, plural
-from pq_tui.messages import ActionDone, JobRead, MatchCounted, Refreshed, RefreshFailed
+from pq_tui.messages import (
+    ActionDone,
+    JobRead,
+    MatchCounted,
+    PurgeCounted,
+    Refreshed,
+    RefreshFailed,
+)
 from pq_tui.screens.detail import DetailScreen
 from pq_tui.screens.errors import ErrorsScreen
 from pq_tui.screens.help import HelpScreen
-from pq_tui.screens.purge import PurgeChoice, PurgeScreen
+from pq_tui.screens.purge import DEFAULT_AGE, PURGEABLE, PurgeChoice, PurgeScreen
 from pq_tui.screens.queues import EVERY_QUEUE, QueuesScreen
 from pq_tui.snapshot import COLUMNS, PAGE, JobRow, Snapshot, View, sort_key
 from pq_tui.widgets.activity import ActivityLog
@@ -677,7 +684,14 @@ class DashboardScreen(Screen[None]):
             return
         scope = self.view.scope
         where = "in every queue" if scope is None else f"in queue {scope}"
-        self.app.push_screen(PurgeScreen(where, scope), self._purge_chosen)
+        # The first choice is counted while the dialog is drawn, not after.
+        self.pq.store.count_purge(self, PURGEABLE[0], DEFAULT_AGE, scope)
+        self.app.push_screen(PurgeScreen(where, scope, asked=True), self._purge_chosen)
+
+    def on_purge_counted(self, message: PurgeCounted) -> None:
+        screen = self.app.screen
+        if isinstance(screen, PurgeScreen):
+            screen.counted(message)
 
     def _purge_chosen(self, choice: PurgeChoice | None) -> None:
         if choice is None:
