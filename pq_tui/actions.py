@@ -95,9 +95,9 @@ DASHBOARD: tuple[Action, ...] = (
     Action("z", "zoom", "Panels", "Show or hide the panels",
            "the jobs table alone (summary in two lines, no activity or workers), or back; "
            "terminals under 28 rows start this way", "view"),
-    Action("escape", "clear", "", "Clear marks and text filter",
-           "close the search box; else clear the marks, the text filter and the error group "
-           "at once",
+    Action("escape", "clear", "", "Clear marks, then filters, then queue",
+           "close the search box; else one thing per press: clear the marks, then the text "
+           "filter, then the error group, then the status filter, then leave the queue shown",
            "view"),
     # moving
     Action("j", "move(1)", "", "", "down (also ↓); in the jobs table the window of jobs "

@@ -75,6 +75,8 @@ class Snapshot:
     workers: tuple[Worker, ...]
     store_seconds: float
     items: tuple[Item, ...] = field(repr=False, default=())
+    matches: int | None = None  # a text search's count: exact, or so far while `searching`
+    searching: bool = False  # a text search is still reading the store, window by window
 
     @property
     def counts(self) -> dict[Status, int]:
@@ -87,6 +89,8 @@ class Snapshot:
     @property
     def more_after(self) -> bool:
         """Whether jobs follow the fetched window."""
+        if self.total is None and self.matches is not None and not self.searching:
+            return self.view.offset + len(self.rows) < self.matches
         if self.total is None:
             return len(self.rows) >= PAGE
         return self.view.offset + len(self.rows) < self.total
@@ -100,16 +104,20 @@ def take(
     *,
     page: int = PAGE,
     show_queue: bool = True,
+    items: list[Item] | None = None,
 ) -> Snapshot:
     """Read one refresh's worth from the store. `scope` is a queue name, or None for every
-    queue in the store. Raises what pq_core raises (StoreLocked and other QueueErrors)."""
+    queue in the store; `items`, when given, is the window already read (a text search's,
+    read window by window of ids). Raises what pq_core raises (StoreLocked and other
+    QueueErrors)."""
     started = time.perf_counter()
     stats = queue.stats()
     queues = _queues_in_scope(stats, scope, queue.name)
     total = None
     if not view.search and view.error is None:
         total = sum(matching(qs, view) for qs in queues)
-    items = _page(queue, view, queues, scope, page, total)
+    if items is None:
+        items = _page(queue, view, queues, scope, page, total)
     events = queue.events(EVENTS, queue=scope)
     workers = [
         w for w in queue.workers() if scope is None or w.kind != "consumer" or w.queue == scope

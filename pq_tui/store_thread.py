@@ -13,12 +13,13 @@ import queue as queue_module
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from textual.message import Message
 from textual.message_pump import MessagePump
 
 from pq_core import ItemNotFound, Queue, QueueError, Status, StoreLocked
-from pq_tui import operations
+from pq_tui import operations, search
 from pq_tui.messages import (
     ActionDone,
     JobRead,
@@ -27,10 +28,11 @@ from pq_tui.messages import (
     Refreshed,
     RefreshFailed,
 )
-from pq_tui.snapshot import View, take
+from pq_tui.snapshot import PAGE, Snapshot, View, job_row, take
 
 Request = Callable[[Queue], Message | None]
 SLOW_REFRESH = 0.2  # seconds; a refresh slower than this spaces out the periodic ones
+SEARCH_SHOW_EVERY = 0.25  # seconds between a search's partial counts on screen
 
 
 class StoreThread(threading.Thread):
@@ -55,13 +57,17 @@ class StoreThread(threading.Thread):
         self._requests: queue_module.SimpleQueue[tuple[Request, MessagePump] | None] = (
             queue_module.SimpleQueue()
         )
-        self._submitted = 0  # requests handed over (written by the UI thread only)
+        self._submitted = 0  # requests handed over (a search's next window: by this thread)
+        self._submit_lock = threading.Lock()
         self._finished = 0  # requests served (written by this thread only)
         self._wanted: tuple[View, MessagePump] | None = None
         self._fetch_queued = False
         self._quiet_until = 0.0  # no periodic refresh before then
         self._purge_wanted: tuple[MessagePump, Status, str, str | None] | None = None
         self._purge_queued = False
+        self._scan: search.Scan | None = None  # the text search being read, window by window
+        self._scan_base: Snapshot | None = None  # its last snapshot
+        self._scan_shown = 0.0
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -89,7 +95,8 @@ class StoreThread(threading.Thread):
 
     def submit(self, request: Request, reply_to: MessagePump) -> None:
         """Run `request(queue)` here; the message it returns is posted to `reply_to`."""
-        self._submitted += 1
+        with self._submit_lock:
+            self._submitted += 1
         self._requests.put((request, reply_to))
 
     @property
@@ -107,6 +114,9 @@ class StoreThread(threading.Thread):
         """Ask for a snapshot of `view`. At most one waits at a time: a newer view asked for
         before it is served replaces the older one."""
         self._wanted = (view, reply_to)  # before the flag: see _fetch
+        scan = self._scan
+        if scan is not None and scan.view != view:
+            self._scan = None  # a new view: the search being read stops at its next window
         if self._fetch_queued:
             return
         self._fetch_queued = True
@@ -129,7 +139,11 @@ class StoreThread(threading.Thread):
         view, reply_to = wanted
         started = time.monotonic()
         try:
-            snapshot = take(queue, view, view.scope, self.clock, show_queue=self.scope is None)
+            if search.scannable(view):
+                snapshot = self._search(queue, view, reply_to)
+            else:
+                self._scan = None
+                snapshot = take(queue, view, view.scope, self.clock, show_queue=self.scope is None)
         except StoreLocked as exc:
             return RefreshFailed(str(exc), busy=True)
         except QueueError as exc:
@@ -143,6 +157,61 @@ class StoreThread(threading.Thread):
             return RefreshFailed(
                 "the store file was removed or replaced: restart pq-tui", busy=False
             )
+        return Refreshed(snapshot)
+
+    # -- a text search, window by window ----------------------------------------------------
+
+    def _search(self, queue: Queue, view: View, reply_to: MessagePump) -> Snapshot:
+        """A snapshot of a text search: a new one reads its first window at once and goes on
+        window by window (`_scan_step`); one already read is brought up to date."""
+        scan = self._scan
+        if scan is None or scan.view != view:
+            scan = self._scan = search.start(queue, view)
+            if not scan.done:
+                search.step(queue, scan, PAGE)
+        elif scan.done:
+            search.reread(queue, scan, PAGE)
+        snapshot = take(
+            queue, view, view.scope, self.clock, show_queue=self.scope is None,
+            items=list(scan.found),
+        )  # fmt: skip
+        snapshot = replace(snapshot, matches=scan.matches, searching=not scan.done)
+        self._scan_base, self._scan_shown = snapshot, time.monotonic()
+        self._next_window(scan, reply_to)
+        return snapshot
+
+    def _next_window(self, scan: search.Scan, reply_to: MessagePump) -> None:
+        if scan.done or scan.queued:
+            return
+        scan.queued = True
+        self.submit(lambda queue: self._scan_step(queue, scan, reply_to), reply_to)
+
+    def _scan_step(self, queue: Queue, scan: search.Scan, reply_to: MessagePump) -> Message | None:
+        scan.queued = False
+        if self._scan is not scan:
+            return None  # another view was asked for: this search stops
+        before = [item.id for item in scan.found]
+        try:
+            search.step(queue, scan, PAGE)
+        except StoreLocked as exc:
+            self._next_window(scan, reply_to)  # the same window again, after what waits
+            return RefreshFailed(str(exc), busy=True)
+        except QueueError as exc:
+            self._scan = None
+            return RefreshFailed(str(exc), busy=False)
+        self._next_window(scan, reply_to)
+        base = self._scan_base
+        changed = [item.id for item in scan.found] != before
+        due = time.monotonic() - self._scan_shown >= SEARCH_SHOW_EVERY
+        if base is None or base.view != scan.view or not (changed or due or scan.done):
+            return None
+        now = self.clock()
+        rows = tuple(job_row(item, now, show_queue=self.scope is None) for item in scan.found)
+        snapshot = replace(
+            base, rows=rows, items=tuple(scan.found), matches=scan.matches,
+            searching=not scan.done, taken_at=now,
+        )  # fmt: skip
+        self._scan_base, self._scan_shown = snapshot, time.monotonic()
         return Refreshed(snapshot)
 
     # -- single reads ------------------------------------------------------------------------

@@ -24,11 +24,18 @@ from textual.widgets import DataTable, Footer, Input
 from pq_core import Item, Status
 from pq_tui import actions, operations
 from pq_tui.display import STATUS_LABEL, ago, clip, count, inert, payload_text, plural
-from pq_tui.messages import ActionDone, JobRead, MatchCounted, Refreshed, RefreshFailed
+from pq_tui.messages import (
+    ActionDone,
+    JobRead,
+    MatchCounted,
+    PurgeCounted,
+    Refreshed,
+    RefreshFailed,
+)
 from pq_tui.screens.detail import DetailScreen
 from pq_tui.screens.errors import ErrorsScreen
 from pq_tui.screens.help import HelpScreen
-from pq_tui.screens.purge import PurgeChoice, PurgeScreen
+from pq_tui.screens.purge import DEFAULT_AGE, PURGEABLE, PurgeChoice, PurgeScreen
 from pq_tui.screens.queues import EVERY_QUEUE, QueuesScreen
 from pq_tui.snapshot import COLUMNS, PAGE, JobRow, Snapshot, View, sort_key
 from pq_tui.widgets.activity import ActivityLog
@@ -53,6 +60,10 @@ SHORT = 28  # terminals with fewer rows start zoomed: the jobs table alone
 LOW = 34  # terminals with fewer rows get lower bottom panels
 NARROW = 100  # terminals with fewer columns get the summary in two lines (its table won't fit)
 WRITES = actions.writes(actions.DASHBOARD)
+
+
+def matches(n: int) -> str:
+    return f"{count(n)} match" if n == 1 else f"{count(n)} matches"
 
 
 class DashboardScreen(Screen[None]):
@@ -276,7 +287,9 @@ class DashboardScreen(Screen[None]):
         sub = Text()
         if snapshot is not None and snapshot.view == view:
             shown = len(snapshot.rows)
-            if shown == 0:
+            if shown == 0 and snapshot.searching:
+                pass  # said below
+            elif shown == 0:
                 filtered = view.status is not None or view.search or view.error is not None
                 sub.append("no matching jobs" if filtered else "no jobs yet")
             else:
@@ -284,8 +297,14 @@ class DashboardScreen(Screen[None]):
                 sub.append(f"{count(first)}–{count(last)}")
                 if snapshot.total is not None:
                     sub.append(f" of {count(snapshot.total)}")
-                elif snapshot.more_after:
+                elif snapshot.matches is not None and not snapshot.searching:
+                    sub.append(f" of {matches(snapshot.matches)}")
+                elif snapshot.more_after and snapshot.matches is None:
                     sub.append(" of more")
+            if snapshot.searching:
+                sub.append(" · " if shown else "")
+                sub.append(f"≥ {matches(snapshot.matches or 0)}, searching…")
+                sub.stylize("yellow", len(sub) - len("searching…"))
         if self.marks:
             sub.append(" · ")
             sub.append(f"{count(len(self.marks))} marked", style="bold magenta")
@@ -479,17 +498,24 @@ class DashboardScreen(Screen[None]):
         self.table.focus()
 
     def action_clear(self) -> None:
-        """Escape: closes the search box if it is open; otherwise clears the marks and the
-        text filter, both with one press (as the help says)."""
+        """Escape: closes the search box if it is open; otherwise undoes one thing per press,
+        the nearest first: the marks, the text filter, the error group, the status filter,
+        then the queue the dashboard was scoped to (as the help says)."""
         if self.query_one("#search", Input).has_focus:
             self._close_search()
             return
-        had_marks = bool(self.marks)
-        self.marks.clear()
-        if self.view.search or self.view.error is not None:
-            self._set_view(search="", error=None)
-        if had_marks:
+        view = self.view
+        if self.marks:
+            self.marks.clear()
             self._redraw_marks()
+        elif view.search:
+            self._set_view(search="")
+        elif view.error is not None:
+            self._set_view(error=None)
+        elif view.status is not None or view.scheduled is not None:
+            self._set_view(status=None, scheduled=None)
+        elif view.scope is not None and self.pq.scope is None:
+            self._set_view(scope=None)  # every queue again (not when opened with --queue)
 
     def action_mark(self) -> None:
         if self.pq.read_only:
@@ -658,7 +684,14 @@ class DashboardScreen(Screen[None]):
             return
         scope = self.view.scope
         where = "in every queue" if scope is None else f"in queue {scope}"
-        self.app.push_screen(PurgeScreen(where, scope), self._purge_chosen)
+        # The first choice is counted while the dialog is drawn, not after.
+        self.pq.store.count_purge(self, PURGEABLE[0], DEFAULT_AGE, scope)
+        self.app.push_screen(PurgeScreen(where, scope, asked=True), self._purge_chosen)
+
+    def on_purge_counted(self, message: PurgeCounted) -> None:
+        screen = self.app.screen
+        if isinstance(screen, PurgeScreen):
+            screen.counted(message)
 
     def _purge_chosen(self, choice: PurgeChoice | None) -> None:
         if choice is None:

@@ -1,5 +1,7 @@
 """A screen over the dashboard that lists what the store says about groups of jobs (error
 groups, queues), one row each, kept live; `enter` answers the dashboard with the row's key.
+Opened again, it shows the rows it showed last time at once ("updating…") until the store
+answers: grouping every failed job by error takes the store ~100 ms at 1,000,000 jobs.
 
 The rows are read on the store thread (`read`, a pq_core call) and drawn here (`cells`); the
 cursor stays on its row's key across refreshes.
@@ -91,9 +93,21 @@ class ListScreen(Screen[Any]):
         table.border_title = Text(self.TITLE_TEXT, style="bold")
         table.border_subtitle = Text("reading…", style="dim")
         table.focus()
+        cached = self.pq.listed.get(self._cache_key)
+        if cached is not None:  # what it showed last time, at once, until the store answers
+            self.rows = cached
+            self._draw()
+            self.drawn()
+            sub = self.subtitle()
+            sub.append(" · updating…", style="dim")
+            table.border_subtitle = sub
         self.reread()
         if self.pq.refresh_every > 0:
             self.set_interval(self.pq.refresh_every, self.reread)
+
+    @property
+    def _cache_key(self) -> tuple[str, str | None]:
+        return (type(self).__name__, self.scope)
 
     @property
     def table(self) -> DataTable:
@@ -119,6 +133,7 @@ class ListScreen(Screen[Any]):
         self.error = message.error
         if not message.error:
             self.rows = message.rows
+            self.pq.listed[self._cache_key] = message.rows
             self._draw()
             self.drawn()
         if self.choose_when_read:

@@ -41,12 +41,16 @@ class PurgeScreen(ModalScreen[PurgeChoice | None]):
         Binding("enter", "choose", "Purge…", priority=True),
     ]
 
-    def __init__(self, scope_label: str, scope: str | None) -> None:
+    def __init__(self, scope_label: str, scope: str | None, *, asked: bool = False) -> None:
+        """`asked`: the opener has already asked for the first choice's count (so it is read
+        while the dialog is drawn) and hands the answer over with `counted`."""
         super().__init__(classes="dialog-screen")
         self.scope_label = scope_label
         self.scope = scope
         self._counted: PurgeChoice | None = None
-        self._asked: tuple[Status, str] | None = None
+        self._asked: tuple[Status, str] | None = (PURGEABLE[0], DEFAULT_AGE) if asked else None
+        self._early: PurgeCounted | None = None  # an answer that came before the dialog was up
+        self._up = False  # on_mount has run
 
     def compose(self) -> ComposeResult:
         with Vertical(id="purge", classes="dialog") as box:
@@ -68,6 +72,10 @@ class PurgeScreen(ModalScreen[PurgeChoice | None]):
         age.cursor_blink = not self.app.is_headless  # a still cursor in tests and pictures
         age.focus()
         self._recount()
+        self._up = True
+        if self._early is not None:
+            early, self._early = self._early, None
+            self.counted(early)
 
     @property
     def status(self) -> Status:
@@ -92,6 +100,13 @@ class PurgeScreen(ModalScreen[PurgeChoice | None]):
         app.store.count_purge(self, self.status, self.older_than, self.scope)
 
     def on_purge_counted(self, message: PurgeCounted) -> None:
+        self.counted(message)
+
+    def counted(self, message: PurgeCounted) -> None:
+        """Show a count (asked for by this dialog, or by its opener before it was up)."""
+        if not self._up:
+            self._early = message
+            return
         if (message.status, message.older_than) != (self.status, self.older_than):
             return  # an answer to an earlier choice
         line = self.query_one("#purge-count", Static)

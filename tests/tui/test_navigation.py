@@ -13,7 +13,7 @@ from pq_tui.display import payload_text
 from pq_tui.pilot import press, settle, type_text
 from pq_tui.screens.help import HelpScreen
 from pq_tui.screenshots import SIZE, T0
-from pq_tui.snapshot import COLUMNS
+from pq_tui.snapshot import COLUMNS, View
 
 
 def ids(app) -> list[int]:
@@ -149,7 +149,7 @@ async def test_y_copies_the_id_and_shift_y_the_whole_payload(store, make_app, in
         assert any(m.startswith("copied 2 job ids") for m in notices)
 
 
-async def test_escape_clears_marks_and_the_text_filter_with_one_press(store, make_app, inspect):
+async def test_escape_clears_one_thing_per_press_then_leaves_the_queue(store, make_app, inspect):
     q = inspect(store)
     app = make_app(store)
     async with app.run_test(size=SIZE) as pilot:
@@ -162,10 +162,23 @@ async def test_escape_clears_marks_and_the_text_filter_with_one_press(store, mak
         await type_text(pilot, "ada")
         await press(pilot, "enter", "space", "space")
         assert app.dashboard.view.search and len(app.dashboard.marks) == 2
-        await press(pilot, "escape")
-        assert app.dashboard.marks == {} and app.dashboard.view.search == ""
-        assert ids(app) == [i.id for i in q.items(limit=100, queue=None)]
+        await press(pilot, "escape")  # the marks first
+        assert app.dashboard.marks == {} and app.dashboard.view.search == "ada"
         assert "marked" not in str(app.dashboard.table.border_subtitle)
+        await press(pilot, "escape")  # then the text filter
+        assert app.dashboard.view.search == ""
+        assert ids(app) == [i.id for i in q.items(limit=100, queue=None)]
+        await press(pilot, "Q", "j", "enter", "5")  # one queue, dead jobs
+        scope = app.dashboard.view.scope
+        assert scope is not None and app.dashboard.view.status == Status.DEAD
+        await press(pilot, "escape")  # then the status filter
+        assert app.dashboard.view.status is None and app.dashboard.view.scope == scope
+        assert ids(app) == [i.id for i in q.items(limit=100, queue=scope)]
+        await press(pilot, "escape")  # then the queue
+        assert app.dashboard.view.scope is None
+        assert ids(app) == [i.id for i in q.items(limit=100, queue=None)]
+        await press(pilot, "escape")  # nothing left to undo
+        assert app.dashboard.view == View()
 
 
 async def test_z_hides_and_shows_the_panels_and_a_short_terminal_starts_without(store, make_app):
@@ -286,3 +299,25 @@ async def test_the_new_store_state_shows_after_an_action_from_the_palette(store,
         assert not app.dialog_open
     assert q.item(job).status == Status.READY
     q.close()
+
+
+async def test_errors_view_opened_again_shows_its_last_rows_until_the_store_answers(
+    store, make_app, inspect
+):
+    q = inspect(store)
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "e")
+        first = list(app.screen.table.rows)
+        assert first
+        await press(pilot, "escape")
+        await pilot.press("e")  # no waiting for the store: the last rows are drawn at once
+        screen = app.screen
+        assert list(screen.table.rows) == first
+        if not screen.reads:
+            assert "updating…" in str(screen.table.border_subtitle)
+        await settle(pilot)
+        assert screen.reads == 1
+        assert [screen.key(r) for r in screen.rows] == [g.signature for g in q.errors(queue=None)]
+        assert "updating…" not in str(screen.table.border_subtitle)

@@ -11,8 +11,9 @@ from stores import postgres_store
 import pq_core
 from pq_core import Status
 from pq_tui import __main__ as cli
+from pq_tui import search
 from pq_tui.app import PqApp
-from pq_tui.pilot import press, settle
+from pq_tui.pilot import press, settle, type_text
 from pq_tui.screenshots import ACTOR, SIZE
 
 
@@ -104,4 +105,23 @@ async def test_errors_bulk_scheduled_and_pause_on_postgres(postgres_url):
     assert [q.item(i).status for i in dead] == [Status.READY] * 3
     assert q.count("ready", scheduled=True) == 0 and q.item(later).status == Status.READY
     assert q.is_paused()
+    q.close()
+
+
+async def test_a_text_search_reads_window_by_window_on_postgres(postgres_url, monkeypatch):
+    monkeypatch.setattr(search, "SEARCH_WINDOW", 25)  # 300 ids: 12 windows
+    q = pq_core.open(postgres_url, queue="emails")
+    q.put_many([{"text": f"job {n} " + ("needle" if n % 2 else "hay")} for n in range(300)])
+    store = cli.open_store(postgres_url, None, False)
+    app = PqApp(store, source=cli.store_name(store, postgres_url), actor=ACTOR, refresh_every=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "slash")
+        await type_text(pilot, "needle")
+        await press(pilot, "enter")
+        snapshot = app.dashboard.snapshot
+        assert not snapshot.searching
+        assert snapshot.matches == q.count(queue=None, search="needle") == 150
+        wanted = [i.id for i in q.items(None, 100, queue=None, search="needle")]
+        assert app.dashboard.table.visible_ids() == wanted
     q.close()
