@@ -64,7 +64,7 @@ def _disk(folder: str) -> str:
 
 
 VERSIONS = (
-    "pq",
+    "pq-jobs",
     "persist-queue",
     "litequeue",
     "huey",

@@ -359,7 +359,7 @@ def stats(spec: dict[str, Any]) -> Result:
     system.close()
     conn = sqlite3.connect(system.path)
     scan = _latency(
-        lambda: conn.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall(), 3
+        lambda: conn.execute("SELECT status, count(*) FROM pq_jobs GROUP BY status").fetchall(), 3
     )
     conn.close()
     return {
