@@ -14,8 +14,9 @@ import base64
 import dataclasses
 import json
 import os
+import signal
 import sys
-import time
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -29,6 +30,7 @@ EXIT_ERROR = 2  # a usage or store error
 EXIT_EMPTY = 1  # `pq get` found nothing ready
 _LIVE = (Status.READY, Status.IN_PROGRESS)  # purging these throws away work not yet done
 _FOLLOW_EVERY = 0.5  # seconds between reads of `pq events --follow`
+_STOPS = (signal.SIGINT, signal.SIGTERM)  # what ends `pq events --follow`, with status 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -590,6 +592,10 @@ def _follow(q: pq_core.Queue, first: list[pq_core.Event], as_json: bool, queue: 
     show: Callable[[pq_core.Event], str] = (
         (lambda e: inert_json(_event_json(e))) if as_json else (lambda e: "  ".join(_event_row(e)))
     )
+    # Ctrl-C or SIGTERM only set a flag, looked at between reads: a signal never lands in the
+    # middle of a store call (a KeyboardInterrupt there could leave the store half done).
+    stop = threading.Event()
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOPS}
     last = 0
     batch = first
     try:
@@ -598,10 +604,12 @@ def _follow(q: pq_core.Queue, first: list[pq_core.Event], as_json: bool, queue: 
                 print(show(e))
                 last = max(last, e.id)
             sys.stdout.flush()
-            time.sleep(_FOLLOW_EVERY)  # events have no wake-up of their own: read again
+            if stop.wait(_FOLLOW_EVERY):  # events have no wake-up of their own: read again
+                return 0  # Ctrl-C or SIGTERM is how one stops following
             batch = _events_after(q, last, queue)
-    except KeyboardInterrupt:
-        return 0  # Ctrl-C is how one stops following
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 def _events_after(q: pq_core.Queue, last: int, queue: str | None) -> list[pq_core.Event]:
