@@ -150,17 +150,6 @@ DASHBOARD: tuple[Action, ...] = (
 )
 
 DETAIL: tuple[Action, ...] = (
-    Action("a", "mark_all", "", "Mark every job shown",
-           "mark every job shown in the table", "jobs", writes=True),
-    Action("i", "invert_marks", "", "Invert the marks",
-           "invert the marks of the jobs shown in the table", "jobs", writes=True),
-    Action("R", "bulk('requeue')", "", "Requeue all matching",
-           "requeue every job matching the filter, text and error group, not only those "
-           "shown (the exact count is asked first; unfiltered: done and dead jobs)", "jobs",
-           writes=True),
-    Action("D", "bulk('delete')", "", "Delete all matching",
-           "delete every job matching the filter, text and error group, not only those "
-           "shown (the exact count is asked first)", "jobs", writes=True),
     Action("r", "requeue", "Requeue", "Requeue this job",
            "put the job back to ready, attempts reset", "job", writes=True),
     Action("d", "delete", "Delete", "Delete this job", "delete the job for good", "job",
