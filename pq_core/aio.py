@@ -25,7 +25,7 @@ from pq_core import identity, steps
 from pq_core.consume import ConsumerBase, Deliver, Pause
 from pq_core.errors import InvalidValue
 from pq_core.lease import AsyncLeaseKeeper
-from pq_core.model import Duration, Item, parse_duration
+from pq_core.model import Duration, Item
 from pq_core.queue import DEFAULT_QUEUE, Calls, QueueBase, T
 
 
@@ -142,15 +142,7 @@ class AsyncQueue(QueueBase):
         """As `Queue.consume`: `async with q.consume() as jobs: async for item in jobs:`. Each
         job is acked in the same transaction as the next claim; its lease is kept alive while
         the body runs."""
-        consumer = AsyncConsumer(
-            self,
-            self._lease_seconds(lease),
-            None if timeout is None else parse_duration(timeout, "timeout"),
-            self.heartbeat_in_background if heartbeat is None else heartbeat,
-            tuple(stop_signals),
-        )
-        self._consumers.add(consumer)
-        return consumer
+        return self._consumer(AsyncConsumer, lease, timeout, heartbeat, stop_signals)
 
     def stop(self) -> None:
         """Make consume() return after the job in hand (from the loop's own thread; from a

@@ -52,6 +52,7 @@ from pq_core.retry import after_failure, retry_delay
 from pq_core.store.base import EventRow, JobFilter, JobRow, NewJob, Outcome, Store
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 DEFAULT_QUEUE = "default"
 _NONE = object()
@@ -291,6 +292,26 @@ class QueueBase:
 
     def _lease_seconds(self, lease: Duration | None) -> float:
         return self.lease if lease is None else lease_seconds(lease)
+
+    def _consumer(
+        self,
+        kind: Callable[..., C],
+        lease: Duration | None,
+        timeout: Duration | None,
+        heartbeat: bool | None,
+        stop_signals: Iterable[int],
+    ) -> C:
+        """A consume() loop of this queue (`kind`: Consumer or AsyncConsumer), its options
+        checked, remembered so close() can end it."""
+        consumer = kind(
+            self,
+            self._lease_seconds(lease),
+            None if timeout is None else parse_duration(timeout, "timeout"),
+            self.heartbeat_in_background if heartbeat is None else heartbeat,
+            tuple(stop_signals),
+        )
+        self._consumers.add(consumer)
+        return consumer
 
     def _claim(
         self,
@@ -911,15 +932,7 @@ class Queue(QueueBase):
         left: a job in hand is then failed (an attempt, a back-off, dead at max_attempts).
         `stop_signals=(signal.SIGTERM,)` makes those signals finish the job in hand, ack it
         and stop (main thread only)."""
-        consumer = Consumer(
-            self,
-            self._lease_seconds(lease),
-            None if timeout is None else parse_duration(timeout, "timeout"),
-            self.heartbeat_in_background if heartbeat is None else heartbeat,
-            tuple(stop_signals),
-        )
-        self._consumers.add(consumer)
-        return consumer
+        return self._consumer(Consumer, lease, timeout, heartbeat, stop_signals)
 
     def stop(self) -> None:
         """Make consume() return after the job in hand, or at once if it has not begun yet
